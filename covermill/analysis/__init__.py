@@ -1,0 +1,6 @@
+"""Analysis: measurements on audio, used as post-render QA and by automation.
+
+- :mod:`.rhythm`     tempo and beats
+- :mod:`.loudness`   integrated loudness (BS.1770) and true peak
+- :mod:`.similarity` key-invariant, tempo-invariant cover similarity
+"""

@@ -1,0 +1,70 @@
+"""Tempo and beats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import librosa
+import numpy as np
+
+from ..audio import resample
+
+ANALYSIS_SR = 22050
+HOP = 256  # 11.6 ms frames: fine enough for a precise period estimate
+
+
+@dataclass(frozen=True)
+class Beats:
+    """Beat times (s) and the tempo (BPM) they imply; ``bpm`` is ``nan`` when no beat was found."""
+
+    times_s: np.ndarray
+    bpm: float
+
+
+def refine_period(onset: np.ndarray, period_frames: float, *, n_beats: int = 8, search: float = 0.06) -> float:
+    """Refine a beat period (frames) to sub-frame precision.
+
+    The onset envelope's autocorrelation is read at ``k * period`` for ``k = 1..n_beats``
+    (linear interpolation between lags); the period in ``[1 - search, 1 + search] *
+    period_frames`` that maximises the sum wins. Summing eight beats makes one frame of
+    lag error an eighth as large: about 0.25 % at 120 BPM instead of 2 %.
+    """
+    ac = librosa.autocorrelate(onset - onset.mean())
+    lags = np.arange(len(ac))
+    candidates = np.linspace((1 - search) * period_frames, (1 + search) * period_frames, 481)
+    ks = np.arange(1, n_beats + 1)[:, None]
+    positions = ks * candidates[None, :]
+    usable = positions[-1] < len(ac) - 1
+    if not usable.any():
+        return float(period_frames)
+    candidates, positions = candidates[usable], positions[:, usable]
+    score = np.interp(positions, lags, ac).sum(axis=0)
+    return float(candidates[int(np.argmax(score))])
+
+
+def track_beats(y: np.ndarray, *, sr: int, start_bpm: float = 120.0) -> Beats:
+    """Beat-track ``(channels, n)`` or ``(n,)`` audio; the tempo is refined to sub-frame precision.
+
+    librosa's dynamic-programming tracker gives the beats and a coarse tempo (its lag grid
+    is ~2 % wide at 120 BPM); :func:`refine_period` sharpens the tempo on the onset
+    envelope's autocorrelation over eight beats.
+    """
+    mono = np.asarray(y, dtype=np.float32)
+    if mono.ndim == 2:
+        mono = mono.mean(axis=0)
+    mono = resample(mono[None], sr_in=sr, sr_out=ANALYSIS_SR)[0]
+    if np.max(np.abs(mono)) < 1e-5:
+        return Beats(np.zeros(0), float("nan"))
+    onset = librosa.onset.onset_strength(y=mono, sr=ANALYSIS_SR, hop_length=HOP)
+    tempo, frames = librosa.beat.beat_track(onset_envelope=onset, sr=ANALYSIS_SR, hop_length=HOP,
+                                            start_bpm=start_bpm, trim=True)
+    times = librosa.frames_to_time(frames, sr=ANALYSIS_SR, hop_length=HOP)
+    coarse = float(np.atleast_1d(tempo)[0])
+    if len(times) < 4 or not np.isfinite(coarse) or coarse <= 0:
+        return Beats(times, float("nan"))
+    fps = ANALYSIS_SR / HOP
+    period = refine_period(onset, 60.0 * fps / coarse)
+    return Beats(times, float(60.0 * fps / period))
+def estimate_tempo(y: np.ndarray, *, sr: int) -> float:
+    """Tempo of ``y`` in BPM (``nan`` for silence or too few beats)."""
+    return track_beats(y, sr=sr).bpm

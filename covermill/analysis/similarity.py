@@ -1,0 +1,80 @@
+"""Cover similarity: key-invariant, tempo-invariant comparison of two recordings.
+
+Each recording becomes a beat-synchronous chroma sequence (CQT chroma, median per
+beat, the song's mean chroma removed, unit norm), so tempo changes drop out and only
+the movement of the harmony is compared (raw chroma vectors are all alike: any two
+songs score above 0.7 with them). Two sequences are compared under all 12
+transpositions by dynamic time warping (cosine distance, a diagonal band so that the
+alignment stays roughly linear); the similarity is ``1 - mean cost along the best path``,
+at most 1.
+
+A similarity only means something beside a floor: the same measure between the
+original and an unrelated recording (by default Kevin MacLeod's arrangement of the
+Sugar Plum Fairy, CC-BY 3.0, shipped in ``covermill/analysis/data/``).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import librosa
+import numpy as np
+
+from ..audio import load_audio, resample
+from ..constants import WORK_SR
+from .rhythm import ANALYSIS_SR, HOP, track_beats
+
+
+def beat_chroma(y: np.ndarray, *, sr: int) -> np.ndarray:
+    """Beat-synchronous chroma ``(12, n_beats)`` of ``(channels, n)`` audio, columns unit-norm."""
+    mono = np.asarray(y, dtype=np.float32)
+    if mono.ndim == 2:
+        mono = mono.mean(axis=0)
+    mono22 = resample(mono[None], sr_in=sr, sr_out=ANALYSIS_SR)[0]
+    chroma = librosa.feature.chroma_cqt(y=mono22, sr=ANALYSIS_SR, hop_length=HOP * 2)
+    beats = track_beats(mono22[None], sr=ANALYSIS_SR)
+    frames = librosa.time_to_frames(beats.times_s, sr=ANALYSIS_SR, hop_length=HOP * 2)
+    frames = frames[(frames > 0) & (frames < chroma.shape[1])]
+    if len(frames) >= 4:
+        chroma = librosa.util.sync(chroma, frames, aggregate=np.median)
+    chroma = chroma - chroma.mean(axis=1, keepdims=True)  # remove the song's overall key colour
+    return librosa.util.normalize(chroma, norm=2, axis=0, fill=True).astype(np.float32)
+
+
+def chroma_similarity(a: np.ndarray, b: np.ndarray, *, band: float = 0.15) -> float:
+    """Best similarity (at most 1) of beat-chroma ``a`` and ``b`` over the 12 transpositions."""
+    if a.shape[1] < 2 or b.shape[1] < 2:
+        return 0.0
+    best = 0.0
+    for shift in range(12):
+        rotated = np.roll(b, shift, axis=0)
+        cost = np.clip(1.0 - a.T @ rotated, 0.0, 2.0)  # cosine distance (columns are unit norm)
+        D, wp = librosa.sequence.dtw(C=cost, global_constraints=True, band_rad=band, backtrack=True)
+        if not np.isfinite(D[-1, -1]):
+            continue
+        path_cost = cost[wp[:, 0], wp[:, 1]].mean()
+        best = max(best, 1.0 - float(path_cost))
+    return best
+
+
+REFERENCE_SONG = Path(__file__).parent / "data" / "sugar_plum_fairy.ogg"
+
+
+@functools.lru_cache(maxsize=4)
+def _reference_chroma(path: str) -> np.ndarray:
+    return beat_chroma(load_audio(path), sr=WORK_SR)
+
+
+def cover_similarity(original: np.ndarray, cover: np.ndarray, *, sr: int,
+                     reference: str | Path | None = None) -> dict[str, float]:
+    """``{"similarity", "reference", "margin"}`` of ``cover`` to ``original``.
+
+    ``reference`` (default :data:`REFERENCE_SONG`) is an unrelated recording: its
+    similarity to the original is the floor, and ``margin = similarity - reference``.
+    """
+    ca = beat_chroma(original, sr=sr)
+    cb = beat_chroma(cover, sr=sr)
+    sim = chroma_similarity(ca, cb)
+    ref = chroma_similarity(ca, _reference_chroma(str(reference or REFERENCE_SONG)))
+    return {"similarity": round(sim, 4), "reference": round(ref, 4), "margin": round(sim - ref, 4)}

@@ -1,0 +1,47 @@
+"""Tempo and key changes with Rubber Band (pedalboard's in-process binding)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pedalboard
+
+from ..errors import ParameterError
+
+
+def tempo_ratio(source_bpm: float, *, target_bpm: float | None = None, bpm_delta: float | None = None,
+                ratio: float | None = None) -> float:
+    """``cover_bpm / source_bpm`` for a recipe's tempo rule (1.0 when nothing is asked).
+
+    Raises :class:`ParameterError` when a BPM rule needs a source tempo that is unknown.
+    """
+    if ratio is not None:
+        return float(ratio)
+    if target_bpm is None and bpm_delta is None:
+        return 1.0
+    if not np.isfinite(source_bpm) or source_bpm <= 0:
+        raise ParameterError("the source tempo could not be detected; use `tempo: {ratio: ...}` instead of a BPM rule")
+    target = target_bpm if target_bpm is not None else source_bpm + bpm_delta
+    if target <= 0:
+        raise ParameterError(f"the target tempo {target:.1f} BPM is not positive (source {source_bpm:.1f} BPM)")
+    return float(target / source_bpm)
+
+
+def stretch(y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float = 0.0,
+            high_quality: bool = True, preserve_formants: bool = True) -> np.ndarray:
+    """Play ``(channels, n)`` audio ``time_ratio`` times faster and ``semitones`` higher.
+
+    Output length is exactly ``round(n / time_ratio)`` samples, so stems stretched
+    separately stay sample-aligned. ``high_quality`` selects Rubber Band's R3 engine.
+    """
+    if time_ratio <= 0:
+        raise ParameterError(f"time_ratio={time_ratio} must be > 0")
+    n_out = int(round(y.shape[1] / time_ratio))
+    if time_ratio == 1.0 and semitones == 0.0:
+        return y.astype(np.float32, copy=True)
+    out = pedalboard.time_stretch(
+        np.ascontiguousarray(y, dtype=np.float32), float(sr), stretch_factor=float(time_ratio),
+        pitch_shift_in_semitones=float(semitones), high_quality=high_quality, preserve_formants=preserve_formants,
+    )
+    if out.shape[1] >= n_out:
+        return np.ascontiguousarray(out[:, :n_out])
+    return np.pad(out, ((0, 0), (0, n_out - out.shape[1])))

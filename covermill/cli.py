@@ -1,0 +1,155 @@
+"""Command line: parse arguments, call the library, show progress. Nothing else lives here.
+
+Every :class:`~covermill.errors.CovermillError` becomes one line on stderr and exit code 1;
+anything else is a bug and raises with its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import CovermillError
+
+
+class _Group(click.Group):
+    """Turn library errors into one clean line and exit 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CovermillError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="covermill")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def main(verbose: int) -> None:
+    """Turn any song into a cover in another genre, from YAML recipes, with QA."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _progress_bar(quiet: bool):
+    """A rich progress bar over the pipeline stages, or nothing with ``--quiet``."""
+    if quiet:
+        return None, None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                   TimeElapsedColumn(), transient=False, console=None)
+    task = bar.add_task("render", total=1)
+
+    def callback(event: dict) -> None:
+        bar.update(task, description=event["stage"], completed=event["done"], total=event["total"])
+
+    return bar, callback
+
+
+@main.command()
+@click.argument("song", type=click.Path(path_type=Path))
+@click.option("-r", "--recipe", "recipe_name", default="pop_to_jazz", show_default=True,
+              help="Built-in recipe name or a recipe .yaml file.")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Output folder (created; files in it are replaced atomically).")
+@click.option("--separator", default="dsp", show_default=True, help="Stem separator backend.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar; print only the output paths.")
+def render(song: Path, recipe_name: str, out_dir: Path, separator: str, quiet: bool) -> None:
+    """Render SONG as a cover following a recipe."""
+    from .automation.pipeline import check_out_dir
+    from .automation.pipeline import render as run
+    from .recipes import load_recipe
+
+    check_out_dir(out_dir)
+    recipe = load_recipe(recipe_name)
+    root = Path(recipe_name).parent if Path(recipe_name).suffix in (".yaml", ".yml") else None
+    bar, callback = _progress_bar(quiet)
+    if bar is not None:
+        with bar:
+            result = run(song, recipe, out_dir, separator=separator, recipe_root=root, progress=callback)
+    else:
+        result = run(song, recipe, out_dir, separator=separator, recipe_root=root)
+    for w in result.warnings:
+        click.echo(f"warning: {w}", err=True)
+    qa = result.qa
+    if not quiet:
+        t = qa["tempo"]
+        click.echo(f"tempo   {t['source_bpm']} -> {t['cover_bpm']} BPM (target {t['target_bpm']})")
+        click.echo(f"loudness {qa['loudness_lufs']} LUFS, true peak {qa['true_peak_db']} dBTP")
+        click.echo(f"cover similarity {qa['cover_similarity']} (unrelated song: {qa['cover_similarity_floor']})")
+    click.echo(f"cover:  {result.cover}")
+    click.echo(f"stems:  {result.out_dir / 'stems'}")
+    click.echo(f"report: {result.qa_path}")
+
+
+@main.group()
+def recipes() -> None:
+    """List, show and validate recipes."""
+
+
+@recipes.command("list")
+def recipes_list() -> None:
+    """Built-in recipes with their descriptions."""
+    from .recipes import builtin_names, describe
+
+    for name in builtin_names():
+        click.echo(f"{name:<20} {describe(name)}")
+
+
+@recipes.command("show")
+@click.argument("name")
+def recipes_show(name: str) -> None:
+    """Print a recipe, fully resolved (extends merged, defaults filled)."""
+    from .recipes import load_recipe, recipe_to_yaml
+
+    click.echo(recipe_to_yaml(load_recipe(name)), nl=False)
+
+
+@recipes.command("validate")
+@click.argument("files", nargs=-1, required=True)
+def recipes_validate(files: tuple[str, ...]) -> None:
+    """Validate recipe files; exit 1 if any is invalid."""
+    from .recipes import load_recipe
+
+    bad = 0
+    for f in files:
+        try:
+            recipe = load_recipe(f)
+            click.echo(f"ok: {f} ({recipe.name})")
+        except CovermillError as exc:
+            click.echo(f"error: {exc}", err=True)
+            bad += 1
+    if bad:
+        sys.exit(1)
+
+
+@recipes.command("schema")
+def recipes_schema() -> None:
+    """Print the JSON Schema of the recipe format (for editors)."""
+    from .recipes import Recipe
+
+    click.echo(json.dumps(Recipe.model_json_schema(), indent=2))
+
+
+@main.group("instruments")
+def instruments_group() -> None:
+    """Instruments that stems can be re-voiced as."""
+
+
+@instruments_group.command("list")
+def instruments_list() -> None:
+    """Available instruments."""
+    from . import instruments
+
+    for name, desc in instruments.available().items():
+        click.echo(f"{name:<16} built-in  {desc}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,201 @@
+"""Find, parse, merge (``extends``) and validate recipes; errors name file, line and fix.
+
+YAML is read with ``yaml.SafeLoader`` only: tags such as ``!!python/object`` are refused,
+never executed. Line numbers come from the composed node tree, so a validation error
+points at the offending line: ``my.yaml:12: unknown key 'gian_db' in stems.drums (did
+you mean 'gain_db'?)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ..errors import CovermillError, ParameterError, RecipeError
+from ..fsutil import resolve_within
+from .schema import Key, Master, Recipe, Revoice, Stem, Tempo
+
+MAX_EXTENDS_DEPTH = 8
+_SCHEMA_COMMENT = "# yaml-language-server: $schema="
+
+
+def builtin_dir() -> Path:
+    return Path(str(resources.files("covermill.recipes") / "builtin"))
+
+
+def builtin_names() -> list[str]:
+    """Names of the recipes that ship with covermill."""
+    return sorted(p.stem for p in builtin_dir().glob("*.yaml"))
+
+
+def _locate(name_or_path: str | os.PathLike) -> Path:
+    text = str(name_or_path)
+    if text in builtin_names():
+        return builtin_dir() / f"{text}.yaml"
+    path = Path(text)
+    if path.suffix.lower() in (".yaml", ".yml") or os.sep in text or path.exists():
+        if not path.exists():
+            raise RecipeError(f"{path}: no such recipe file; check the path or use a built-in: {', '.join(builtin_names())}")
+        if path.is_dir():
+            raise RecipeError(f"{path}: is a folder; pass a recipe .yaml file")
+        return path
+    close = difflib.get_close_matches(text, builtin_names(), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise RecipeError(f"unknown recipe {text!r}{hint}; built-ins: {', '.join(builtin_names())}, or pass a .yaml file")
+
+
+def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
+    """Map every key path in a composed YAML tree to its 1-based line."""
+    out = {} if out is None else out
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            out[path + (key,)] = key_node.start_mark.line + 1
+            _line_map(value_node, path + (key,), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[path + (i,)] = item.start_mark.line + 1
+            _line_map(item, path + (i,), out)
+    return out
+
+
+def _parse(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise RecipeError(f"{path}: is not UTF-8 text; save the recipe as UTF-8 YAML") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
+    except yaml.constructor.ConstructorError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+        raise RecipeError(f"{path}:{line}: YAML tags are not allowed in recipes ({exc.problem}); remove the tag") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"{mark.line + 1}" if mark else "?"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RecipeError(f"{path}:{line}: malformed YAML ({problem}); fix the syntax") from None
+    if data is None:
+        raise RecipeError(f"{path}: is empty; a recipe needs at least `name:`")
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}:1: a recipe must be a mapping of keys (name, stems, tempo, ...), not {type(data).__name__}")
+    return data, (_line_map(node) if node is not None else {})
+
+
+def _merge(base: Any, child: Any) -> Any:
+    """Deep-merge mappings (child wins); anything else is replaced by the child."""
+    if isinstance(base, dict) and isinstance(child, dict):
+        out = dict(base)
+        for key, value in child.items():
+            out[key] = _merge(base[key], value) if key in base else value
+        return out
+    return child
+
+
+def _resolve_extends(data: dict, path: Path, depth: int, seen: tuple[Path, ...]) -> dict:
+    parent = data.get("extends")
+    if parent is None:
+        return data
+    if depth >= MAX_EXTENDS_DEPTH:
+        raise RecipeError(f"{path}: `extends` nests deeper than {MAX_EXTENDS_DEPTH} recipes; flatten it")
+    parent = str(parent)
+    if parent in builtin_names() and not parent.endswith((".yaml", ".yml")):
+        parent_path = builtin_dir() / f"{parent}.yaml"
+    else:
+        try:
+            parent_path = resolve_within(path.parent, parent)
+        except ParameterError as exc:
+            raise RecipeError(f"{path}: extends: {exc}") from None
+        if not parent_path.is_file():
+            raise RecipeError(f"{path}: extends {parent!r}, which is neither a built-in recipe nor a file beside it")
+    if parent_path.resolve() in seen:
+        raise RecipeError(f"{path}: `extends` loops back to {parent_path}; remove the cycle")
+    parent_data, _ = _parse(parent_path)
+    parent_data = _resolve_extends(parent_data, parent_path, depth + 1, seen + (parent_path.resolve(),))
+    merged = _merge(parent_data, {k: v for k, v in data.items() if k != "extends"})
+    if "tempo" in data:  # one tempo rule: the child's replaces the parent's, never merges with it
+        merged["tempo"] = data["tempo"]
+    merged["extends"] = parent
+    return merged
+
+
+def _fields_for(loc: tuple) -> list[str]:
+    """Valid keys of the model at ``loc`` (for "did you mean")."""
+    model: type[BaseModel] | None = Recipe
+    for part in loc:
+        if model is Recipe and part == "stems":
+            model = None
+            continue
+        if model is None and isinstance(part, str):
+            model = Stem
+            continue
+        field_models = {"tempo": Tempo, "key": Key, "master": Master, "revoice": Revoice}
+        model = field_models.get(part) if isinstance(part, str) else None
+        if model is None:
+            return []
+    return list(model.model_fields) if model else []
+
+
+def _format_error(path: Path, lines: dict[tuple, int], err: dict) -> str:
+    loc = tuple(err["loc"])
+    # pydantic puts union/model tags in loc; keep only real keys
+    loc = tuple(p for p in loc if not (isinstance(p, str) and (p.startswith("function-") or p[:1].isupper())))
+    line = None
+    for i in range(len(loc), -1, -1):
+        if loc[:i] in lines:
+            line = lines[loc[:i]]
+            break
+    where = ".".join(str(p) for p in loc[:-1]) or "the recipe's top level"
+    prefix = f"{path}:{line}" if line else f"{path}"
+    if err["type"] == "extra_forbidden":
+        key = loc[-1]
+        valid = _fields_for(loc[:-1])
+        close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(valid)}"
+        return f"{prefix}: unknown key {key!r} in {where} ({hint})"
+    field = ".".join(str(p) for p in loc) or "recipe"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    value = err.get("input")
+    shown = f" (got {value!r})" if value is not None and not isinstance(value, (dict, list)) else ""
+    return f"{prefix}: {field}: {msg}{shown}"
+
+
+def load_recipe(name_or_path: str | os.PathLike) -> Recipe:
+    """Load, merge and validate a recipe given by built-in name or file path.
+
+    Raises :class:`RecipeError` with ``file:line: problem (fix)`` for anything wrong.
+    """
+    path = _locate(name_or_path)
+    data, lines = _parse(path)
+    data = _resolve_extends(data, path, 0, (path.resolve(),))
+    try:
+        return Recipe.model_validate(data, context={"root": path.parent})
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = _format_error(path, lines, errors[0])
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise RecipeError(first + more) from None
+    except CovermillError as exc:  # e.g. an effect that pedalboard refuses
+        raise RecipeError(f"{path}: {exc}") from None
+
+
+def recipe_to_yaml(recipe: Recipe) -> str:
+    """The resolved recipe as YAML (what was actually rendered, for reproducibility)."""
+    return yaml.safe_dump(recipe.to_dict(), sort_keys=False, allow_unicode=True)
+
+
+def describe(name: str) -> str:
+    """One-line description of a built-in recipe."""
+    try:
+        return load_recipe(name).description
+    except CovermillError as exc:  # a broken built-in must not hide the others
+        return f"(invalid: {exc})"

@@ -1,0 +1,121 @@
+"""The recipe format: frozen pydantic models, unknown keys rejected, ranges checked.
+
+A recipe says what happens to each stem (``keep``, ``mute`` or ``revoice`` as an
+instrument, with gain, pan and an effect chain), the tempo and key of the cover, and the
+master chain and loudness. ``covermill recipes schema`` prints the JSON Schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from ..constants import DEFAULT_LUFS, DEFAULT_TRUE_PEAK_DB
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Effect(BaseModel):
+    """One pedalboard plugin: ``{plugin: Reverb, room_size: 0.3, ...}``."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    plugin: str = Field(description="A pedalboard plugin name, e.g. Reverb, Compressor, PeakFilter")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    @model_validator(mode="after")
+    def _check_plugin(self, info: ValidationInfo) -> Effect:
+        from ..automation.effects import build_plugin  # validates name, params and values
+
+        root = (info.context or {}).get("root") if info is not None else None
+        build_plugin(self.plugin, self.params, root=root)
+        return self
+
+
+class Revoice(_Strict):
+    """Re-voice a stem as an instrument (by name: built-in or trained)."""
+
+    instrument: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="instrument name, see `covermill instruments list`")
+
+
+class Stem(_Strict):
+    """What to do with one stem."""
+
+    action: Literal["keep", "mute", "revoice"] = "keep"
+    revoice: Revoice | None = None
+    gain_db: float = Field(0.0, ge=-60.0, le=24.0, description="gain in dB")
+    pan: float = Field(0.0, ge=-1.0, le=1.0, description="-1 hard left .. 0 centre .. 1 hard right (constant power)")
+    effects: tuple[Effect, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _revoice_implies_action(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "revoice" in data and "action" not in data:
+            data = {**data, "action": "revoice"}
+        return data
+
+    @model_validator(mode="after")
+    def _revoice_needs_instrument(self) -> Stem:
+        if self.action == "revoice" and self.revoice is None:
+            raise ValueError("action 'revoice' needs `revoice: {instrument: NAME}`")
+        return self
+
+
+class Tempo(_Strict):
+    """Tempo of the cover: at most one of ``target_bpm``, ``bpm_delta``, ``ratio``."""
+
+    target_bpm: float | None = Field(None, ge=30.0, le=300.0)
+    bpm_delta: float | None = Field(None, ge=-120.0, le=120.0)
+    ratio: float | None = Field(None, ge=0.5, le=2.0, description="cover tempo / source tempo")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Tempo:
+        given = [k for k in ("target_bpm", "bpm_delta", "ratio") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give only one of target_bpm, bpm_delta, ratio (got {', '.join(given)})")
+        return self
+
+
+class Key(_Strict):
+    semitones: float = Field(0.0, ge=-12.0, le=12.0, description="transpose the cover by this many semitones")
+
+
+class Master(_Strict):
+    effects: tuple[Effect, ...] = ()
+    lufs: float = Field(DEFAULT_LUFS, ge=-40.0, le=-5.0, description="integrated loudness target (BS.1770)")
+    true_peak_db: float = Field(DEFAULT_TRUE_PEAK_DB, ge=-12.0, le=0.0, description="true-peak ceiling (dBTP)")
+
+
+class Recipe(_Strict):
+    """A genre recipe. Stems not listed are kept unchanged."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    description: str = ""
+    source_genre: str = ""
+    target_genre: str = ""
+    extends: str | None = Field(None, description="a built-in recipe name or a file beside this one")
+    stems: dict[str, Stem] = Field(default_factory=dict)
+    tempo: Tempo = Tempo()
+    key: Key = Key()
+    master: Master = Master()
+
+    @field_validator("stems")
+    @classmethod
+    def _stem_names(cls, stems: dict[str, Stem]) -> dict[str, Stem]:
+        for name in stems:
+            if not name.replace("_", "").isalnum():
+                raise ValueError(f"stem name {name!r} must be letters, digits or _")
+        return stems
+
+    def stem(self, name: str) -> Stem:
+        """Settings for stem ``name`` (defaults when the recipe does not mention it)."""
+        return self.stems.get(name, Stem())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (effects flattened back to ``{plugin: ..., param: ...}``), for YAML output."""
+        return self.model_dump(mode="json", exclude_none=True)

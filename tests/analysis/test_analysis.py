@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+from conftest import SR, click_track, song
+
+from covermill.analysis.loudness import integrated_lufs, true_peak_db
+from covermill.analysis.rhythm import estimate_tempo
+from covermill.analysis.similarity import beat_chroma, chroma_similarity
+from covermill.automation.tempo import stretch
+
+
+@pytest.mark.parametrize("bpm", [84.0, 100.0, 123.0, 140.0])
+def test_tempo_of_click_track(bpm):
+    assert abs(estimate_tempo(click_track(bpm, 20.0), sr=SR) - bpm) / bpm < 0.01
+
+
+def test_tempo_of_silence_is_nan():
+    assert np.isnan(estimate_tempo(np.zeros((2, SR * 3), np.float32), sr=SR))
+
+
+def test_loudness_of_full_scale_sine():
+    t = np.arange(SR * 3) / SR
+    x = np.sin(2 * np.pi * 997 * t).astype(np.float32)
+    # BS.1770: a 0 dBFS 997 Hz sine in both channels reads about +0.1 LUFS... per channel -3.01
+    assert integrated_lufs(np.vstack([x, x]), sr=SR) == pytest.approx(0.0, abs=0.3)
+    assert true_peak_db(np.vstack([x, x]) * 0.5, sr=SR) == pytest.approx(-6.02, abs=0.1)
+
+
+def test_cover_is_more_similar_than_unrelated_song():
+    original = song(bars=12, seed=0)
+    cover = stretch(song(bars=12, seed=0, transpose=3), sr=SR, time_ratio=0.85)
+    unrelated = song(bars=12, seed=7, transpose=0)[:, ::-1].copy()  # other melody, reversed harmony
+    ca = beat_chroma(original, sr=SR)
+    s_cover = chroma_similarity(ca, beat_chroma(cover, sr=SR))
+    s_other = chroma_similarity(ca, beat_chroma(unrelated, sr=SR))
+    assert s_cover > s_other + 0.1

@@ -1,0 +1,170 @@
+"""The command line, end to end: real renders of synthesized songs, and every refusal."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+from conftest import DEMO_SONG, SR, file_digest, song, write
+
+from covermill.cli import main
+
+QA_KEYS = {"song", "recipe", "duration_s", "tempo", "loudness_lufs", "cover_similarity", "stages"}
+QUICK = "name: quick\nstems:\n  vocals: {revoice: {instrument: flute}}\n  drums: {gain_db: -6}\ntempo: {ratio: 0.9}\n"
+
+
+def run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return result
+
+
+@pytest.fixture(scope="module")
+def quick_recipe(tmp_path_factory):
+    p = tmp_path_factory.mktemp("recipes") / "quick.yaml"
+    p.write_text(QUICK)
+    return p
+
+
+def check_outputs(out, *, silent=False):
+    qa = json.loads((out / "qa.json").read_text())
+    assert QA_KEYS <= set(qa)
+    assert {"source_bpm", "cover_bpm"} <= set(qa["tempo"])
+    assert (out / "recipe.yaml").is_file()
+    cover, sr = sf.read(out / "cover.wav", always_2d=True)
+    assert sr == SR and cover.shape[1] == 2 and np.all(np.isfinite(cover))
+    assert sorted(p.name for p in (out / "stems").iterdir()) == ["bass.wav", "drums.wav", "other.wav", "vocals.wav"]
+    text = (out / "qa.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert not [p for p in out.parent.iterdir() if ".staging-" in p.name or p.name.endswith(".part")]
+    if silent:
+        assert np.max(np.abs(cover)) == 0
+    return qa, cover
+
+
+@pytest.mark.parametrize(
+    "name,sr,channels",
+    [("8k mono.wav", 8000, 1), ("96k six channels.flac", 96000, 6), ("Ünïcødé 'quoted' \"song\".wav", SR, 2)],
+)
+def test_render_unusual_inputs(tmp_path, quick_recipe, name, sr, channels):
+    y = song(bars=4, sr=sr)
+    y = np.vstack([y] * 3)[:channels] if channels != 2 else y
+    src = write(tmp_path / name, y, sr)
+    digest = file_digest(src)
+    out = tmp_path / "out dir"
+    result = run("render", src, "-r", quick_recipe, "-o", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    qa, cover = check_outputs(out)
+    assert file_digest(src) == digest
+    assert qa["tempo"]["ratio"] == 0.9
+    assert abs(cover.shape[0] - round(y.shape[1] / sr * SR / 0.9)) <= 2
+
+
+def test_render_silence_warns_and_stays_silent(tmp_path):
+    src = write(tmp_path / "silence.wav", np.zeros((2, 4 * SR), np.float32))
+    result = run("render", src, "-o", tmp_path / "out", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "silent" in result.output
+    qa, _ = check_outputs(tmp_path / "out", silent=True)
+    assert qa["cover_similarity"] is None and qa["loudness_lufs"] is None
+
+
+def test_rerender_replaces_outputs(tmp_path, quick_recipe):
+    src = write(tmp_path / "s.wav", song(bars=4))
+    out = tmp_path / "out"
+    assert run("render", src, "-r", quick_recipe, "-o", out, "-q").exit_code == 0
+    first = file_digest(out / "cover.wav")
+    (tmp_path / "r2.yaml").write_text(QUICK.replace("ratio: 0.9", "ratio: 1.1"))
+    assert run("render", src, "-r", tmp_path / "r2.yaml", "-o", out, "-q").exit_code == 0
+    assert file_digest(out / "cover.wav") != first
+    assert json.loads((out / "qa.json").read_text())["tempo"]["ratio"] == 1.1
+
+
+BAD_SONGS = {
+    "missing": (lambda d: d / "nope.wav", "no such file"),
+    "empty": (lambda d: (d / "empty.wav").write_bytes(b"") and d / "empty.wav" or d / "empty.wav", "empty"),
+    "corrupt": (lambda d: ((d / "bad.wav").write_bytes(os.urandom(8000)), d / "bad.wav")[1], "cannot be decoded"),
+    "text": (lambda d: ((d / "t.wav").write_text("hello\n" * 100), d / "t.wav")[1], "cannot be decoded"),
+    "folder": (lambda d: (d / "folder.wav").mkdir() or d / "folder.wav", "is a folder"),
+    "short": (lambda d: write(d / "short.wav", song(bars=1)[:, : SR // 2]), "at least"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SONGS))
+def test_bad_songs_refused_cleanly(tmp_path, case):
+    make, match = BAD_SONGS[case]
+    src = make(tmp_path)
+    before = file_digest(src) if src.is_file() else None
+    out = tmp_path / "out"
+    result = run("render", src, "-o", out, "-q")
+    assert result.exit_code != 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and match in lines[0] and str(src) in lines[0]
+    assert "Traceback" not in result.output
+    assert not out.exists()  # no partial output
+    if before:
+        assert file_digest(src) == before
+
+
+@pytest.mark.parametrize(
+    "recipe_text,match",
+    [
+        ("name: x\nstems: [1, 2\n", "malformed YAML"),
+        ("name: !!python/object/apply:os.getcwd []\n", "tags are not allowed"),
+        ("name: x\nstems:\n  drums: {gian_db: 1}\n", "did you mean 'gain_db'"),
+        ("name: x\nstems:\n  drums: {gain_db: 500}\n", "gain_db"),
+        ("name: x\nstems:\n  drums: {pan: 3}\n", "pan"),
+    ],
+)
+def test_bad_recipes_refused_cleanly(tmp_path, recipe_text, match):
+    src = write(tmp_path / "s.wav", song(bars=2))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(recipe_text)
+    result = run("render", src, "-r", recipe, "-o", tmp_path / "out", "-q")
+    assert result.exit_code != 0 and match in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_recipe_name_and_out_is_a_file(tmp_path):
+    src = write(tmp_path / "s.wav", song(bars=2))
+    result = run("render", src, "-r", "pop_to_jaz", "-o", tmp_path / "out", "-q")
+    assert result.exit_code != 0 and "unknown recipe 'pop_to_jaz'" in result.output
+    afile = tmp_path / "taken"
+    afile.write_text("keep me")
+    result = run("render", src, "-o", afile, "-q")
+    assert result.exit_code != 0 and "exists and is a file" in result.output
+    assert afile.read_text() == "keep me"
+
+
+def test_recipes_commands(tmp_path):
+    assert "pop_to_jazz" in run("recipes", "list").output
+    shown = run("recipes", "show", "pop_to_jazz")
+    assert shown.exit_code == 0 and "bpm_delta: -15" in shown.output
+    good = tmp_path / "good.yaml"
+    good.write_text(shown.output)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: b\nstems:\n  drums: {gian_db: 1}\n")
+    assert run("recipes", "validate", good).exit_code == 0
+    result = run("recipes", "validate", good, bad)
+    assert result.exit_code == 1 and "bad.yaml:3" in result.output
+    schema = json.loads(run("recipes", "schema").output)
+    assert "stems" in schema["properties"]
+    assert "tenor_sax" in run("instruments", "list").output
+
+
+@pytest.mark.slow
+def test_demo_song_end_to_end(tmp_path):
+    """The README's demo: the cover is the same song, at the recipe's tempo and loudness."""
+    assert DEMO_SONG.is_file()
+    out = tmp_path / "demo"
+    result = run("render", DEMO_SONG, "--recipe", "pop_to_jazz", "-o", out, "-q")
+    assert result.exit_code == 0, result.output
+    qa, _ = check_outputs(out)
+    t = qa["tempo"]
+    assert abs(t["target_bpm"] - (t["source_bpm"] - 15)) < 0.05
+    assert abs(t["cover_bpm"] - t["target_bpm"]) / t["target_bpm"] < 0.03
+    assert abs(qa["loudness_lufs"] - (-14.0)) <= 1.0
+    assert qa["true_peak_db"] <= -1.0
+    assert qa["cover_similarity"] > qa["cover_similarity_floor"] + 0.15

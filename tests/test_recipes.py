@@ -1,0 +1,109 @@
+from pathlib import Path
+
+import pytest
+
+from covermill.errors import RecipeError
+from covermill.recipes import builtin_names, load_recipe, recipe_to_yaml
+
+
+def write(tmp_path: Path, text: str, name: str = "r.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_builtin_pop_to_jazz_follows_the_paper():
+    r = load_recipe("pop_to_jazz")
+    assert "pop_to_jazz" in builtin_names()
+    assert r.tempo.bpm_delta == -15
+    assert r.stem("drums").action == "keep" and r.stem("drums").gain_db <= -6
+    assert r.stem("bass").revoice.instrument == "upright_bass"
+    assert r.stem("vocals").revoice.instrument == "tenor_sax"
+    # the resolved YAML loads back to the same recipe
+    assert load_recipe(write(Path(__import__("tempfile").mkdtemp()), recipe_to_yaml(r))) == r
+
+
+def test_unknown_key_names_file_line_and_suggestion(tmp_path):
+    p = write(tmp_path, "name: x\nstems:\n  drums:\n    action: keep\n    gian_db: 3\n", "pop_to_jazz.yaml")
+    with pytest.raises(RecipeError) as info:
+        load_recipe(p)
+    msg = str(info.value)
+    assert f"{p}:5:" in msg and "'gian_db'" in msg and "stems.drums" in msg and "did you mean 'gain_db'" in msg
+
+
+def test_unknown_top_level_key(tmp_path):
+    with pytest.raises(RecipeError, match=r":2: unknown key 'tempos'.*did you mean 'tempo'"):
+        load_recipe(write(tmp_path, "name: x\ntempos: {bpm_delta: 3}\n"))
+
+
+@pytest.mark.parametrize(
+    "body,match",
+    [
+        ("name: x\nstems:\n  drums: {gain_db: 500}\n", r":3: stems\.drums\.gain_db: .*less than or equal to 24.*500"),
+        ("name: x\nstems:\n  bass: {pan: 3}\n", r"stems\.bass\.pan: .*1"),
+        ("name: x\ntempo: {bpm_delta: -10, ratio: 0.9}\n", "only one of"),
+        ("name: x\nstems:\n  vocals: {action: revoice}\n", "needs `revoice"),
+        ("name: x\nstems:\n  drums:\n    effects:\n      - {plugin: Reverbb}\n", r":5: .*unknown effect 'Reverbb'.*did you mean 'Reverb'"),
+        ("name: x\nstems:\n  drums:\n    effects:\n      - {plugin: Reverb, rom_size: 0.2}\n", r"unknown parameter 'rom_size'.*room_size"),
+        ("name: x\nstems:\n  drums:\n    effects:\n      - {plugin: Reverb, room_size: 7}\n", r"Room Size"),
+        ("name: x\nstems:\n  drums:\n    effects:\n      - {plugin: VST3Plugin}\n", r"unknown effect 'VST3Plugin'"),
+        ("name: x\nmaster: {lufs: 3}\n", r"master\.lufs"),
+        ("- just\n- a list\n", "must be a mapping"),
+        ("", "is empty"),
+    ],
+)
+def test_invalid_values_refused(tmp_path, body, match):
+    with pytest.raises(RecipeError, match=match) as info:
+        load_recipe(write(tmp_path, body))
+    assert "\n" not in str(info.value)
+
+
+def test_malformed_yaml(tmp_path):
+    with pytest.raises(RecipeError, match=r"r\.yaml:\d+: malformed YAML"):
+        load_recipe(write(tmp_path, "name: x\nstems: [unclosed\n"))
+
+
+def test_yaml_tags_are_refused_not_executed(tmp_path):
+    marker = tmp_path / "pwned"
+    body = f"name: x\ndescription: !!python/object/apply:os.system ['touch {marker}']\n"
+    with pytest.raises(RecipeError, match="tags are not allowed"):
+        load_recipe(write(tmp_path, body))
+    assert not marker.exists()
+
+
+def test_unknown_recipe_name_suggests():
+    with pytest.raises(RecipeError, match="did you mean 'pop_to_jazz'"):
+        load_recipe("pop_to_jaz")
+
+
+def test_extends_builtin_and_file_merge(tmp_path):
+    write(tmp_path, "name: base\nextends: pop_to_jazz\nstems:\n  drums: {gain_db: -3}\n", "base.yaml")
+    child = write(tmp_path, "name: child\nextends: base.yaml\ntempo: {target_bpm: 90}\n", "child.yaml")
+    r = load_recipe(child)
+    assert r.name == "child"
+    assert r.stem("drums").gain_db == -3  # from base
+    assert r.stem("drums").effects  # deep-merged from pop_to_jazz
+    assert r.tempo.target_bpm == 90
+
+
+def test_extends_cannot_escape_root(tmp_path):
+    (tmp_path / "outside.yaml").write_text("name: o\n")
+    sub = tmp_path / "recipes"
+    sub.mkdir()
+    with pytest.raises(RecipeError, match="escapes its root"):
+        load_recipe(write(sub, "name: x\nextends: ../outside.yaml\n"))
+    with pytest.raises(RecipeError, match="absolute"):
+        load_recipe(write(sub, f"name: x\nextends: {tmp_path / 'outside.yaml'}\n", "abs.yaml"))
+
+
+def test_extends_cycle(tmp_path):
+    write(tmp_path, "name: a\nextends: b.yaml\n", "a.yaml")
+    write(tmp_path, "name: b\nextends: a.yaml\n", "b.yaml")
+    with pytest.raises(RecipeError, match="loops"):
+        load_recipe(tmp_path / "a.yaml")
+
+
+def test_convolution_path_confined(tmp_path):
+    body = "name: x\nstems:\n  drums:\n    effects:\n      - {plugin: Convolution, impulse_response_filename: ../../etc/passwd}\n"
+    with pytest.raises(RecipeError, match="escapes its root"):
+        load_recipe(write(tmp_path, body))
