@@ -52,6 +52,16 @@ def _progress_bar(quiet: bool):
     return bar, callback
 
 
+def _parse_excerpt(text: str) -> tuple[float, float]:
+    try:
+        start, seconds = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not START:SECONDS (e.g. 30:20)", param_hint="--excerpt") from None
+    if start < 0 or seconds <= 0:
+        raise click.BadParameter(f"{text!r}: START must be >= 0 and SECONDS > 0", param_hint="--excerpt")
+    return start, seconds
+
+
 @main.command()
 @click.argument("song", type=click.Path(path_type=Path))
 @click.option("-r", "--recipe", "recipe_name", default="pop_to_jazz", show_default=True,
@@ -59,22 +69,24 @@ def _progress_bar(quiet: bool):
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Output folder (created; files in it are replaced atomically).")
 @click.option("--separator", default="dsp", show_default=True, help="Stem separator backend.")
+@click.option("--excerpt", metavar="START:SECONDS", help="Render only SECONDS of the song from START (s), e.g. 30:20.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; print only the output paths.")
-def render(song: Path, recipe_name: str, out_dir: Path, separator: str, quiet: bool) -> None:
+def render(song: Path, recipe_name: str, out_dir: Path, separator: str, excerpt: str | None, quiet: bool) -> None:
     """Render SONG as a cover following a recipe."""
     from .automation.pipeline import check_out_dir
     from .automation.pipeline import render as run
     from .recipes import load_recipe
 
     check_out_dir(out_dir)
+    span = _parse_excerpt(excerpt) if excerpt else None
     recipe = load_recipe(recipe_name)
     root = Path(recipe_name).parent if Path(recipe_name).suffix in (".yaml", ".yml") else None
     bar, callback = _progress_bar(quiet)
     if bar is not None:
         with bar:
-            result = run(song, recipe, out_dir, separator=separator, recipe_root=root, progress=callback)
+            result = run(song, recipe, out_dir, separator=separator, recipe_root=root, progress=callback, excerpt=span)
     else:
-        result = run(song, recipe, out_dir, separator=separator, recipe_root=root)
+        result = run(song, recipe, out_dir, separator=separator, recipe_root=root, excerpt=span)
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
     qa = result.qa
@@ -127,6 +139,22 @@ def recipes_validate(files: tuple[str, ...]) -> None:
             bad += 1
     if bad:
         sys.exit(1)
+
+
+@recipes.command("new")
+@click.argument("name")
+@click.option("--from", "base", default="pop_to_jazz", show_default=True, help="Recipe to start from.")
+@click.option("-o", "--out", "out_file", type=click.Path(path_type=Path), help="File to write (default NAME.yaml).")
+def recipes_new(name: str, base: str, out_file: Path | None) -> None:
+    """Write a commented starting recipe NAME.yaml based on another recipe."""
+    from .fsutil import write_text_atomic
+    from .recipes import new_recipe_text
+
+    target = out_file or Path(f"{name}.yaml")
+    if target.exists():
+        raise click.ClickException(f"{target}: already exists; choose another name or -o FILE")
+    write_text_atomic(target, new_recipe_text(name, base=base))
+    click.echo(f"wrote {target}; check it with: covermill recipes validate {target}")
 
 
 @recipes.command("schema")

@@ -168,3 +168,24 @@ def test_demo_song_end_to_end(tmp_path):
     assert abs(qa["loudness_lufs"] - (-14.0)) <= 1.0
     assert qa["true_peak_db"] <= -1.0
     assert qa["cover_similarity"] > qa["cover_similarity_floor"] + 0.15
+
+
+def test_excerpt_renders_only_that_part(tmp_path, quick_recipe):
+    src = write(tmp_path / "s.wav", song(bars=8))  # 16 s
+    out = tmp_path / "out"
+    result = run("render", src, "-r", quick_recipe, "-o", out, "-q", "--excerpt", "4:6")
+    assert result.exit_code == 0, result.output
+    qa = json.loads((out / "qa.json").read_text())
+    assert qa["source_duration_s"] == pytest.approx(6.0, abs=0.01)
+    assert qa["excerpt"] == {"start_s": 4.0, "seconds": 6.0}
+    bad = run("render", src, "-r", quick_recipe, "-o", tmp_path / "o2", "-q", "--excerpt", "60:5")
+    assert bad.exit_code != 0 and "excerpt starts at 60 s" in bad.output and not (tmp_path / "o2").exists()
+    assert run("render", src, "-o", tmp_path / "o3", "--excerpt", "x").exit_code == 2
+
+
+def test_recipes_new(tmp_path):
+    target = tmp_path / "mine.yaml"
+    result = run("recipes", "new", "mine", "--from", "bossa_nova", "-o", target)
+    assert result.exit_code == 0 and target.is_file()
+    assert run("recipes", "validate", target).exit_code == 0
+    assert run("recipes", "new", "mine", "-o", target).exit_code != 0  # never overwrites

@@ -107,3 +107,39 @@ def test_convolution_path_confined(tmp_path):
     body = "name: x\nstems:\n  drums:\n    effects:\n      - {plugin: Convolution, impulse_response_filename: ../../etc/passwd}\n"
     with pytest.raises(RecipeError, match="escapes its root"):
         load_recipe(write(tmp_path, body))
+
+
+def test_every_builtin_is_valid_and_carries_the_schema_comment():
+    from covermill.recipes.loader import builtin_dir
+
+    names = builtin_names()
+    assert len(names) >= 7
+    for name in names:
+        r = load_recipe(name)
+        assert r.description and r.target_genre
+        first = (builtin_dir() / f"{name}.yaml").read_text().splitlines()[0]
+        assert first == "# yaml-language-server: $schema=../recipe.schema.json"
+
+
+def test_shipped_json_schema_is_current():
+    import json
+
+    from covermill.recipes import Recipe
+    from covermill.recipes.loader import builtin_dir
+
+    shipped = json.loads((builtin_dir().parent / "recipe.schema.json").read_text())
+    assert shipped == Recipe.model_json_schema(), "regenerate with `covermill recipes schema > covermill/recipes/recipe.schema.json`"
+
+
+def test_new_recipe_extends_its_base_and_validates(tmp_path):
+    from covermill.recipes import new_recipe_text
+
+    p = tmp_path / "mine.yaml"
+    p.write_text(new_recipe_text("mine", base="reggae"))
+    r = load_recipe(p)
+    assert r.name == "mine" and r.extends == "reggae"
+    assert r.tempo.target_bpm == 76  # inherited
+    # uncommenting a listed line changes the recipe
+    text = p.read_text().replace("#   target_bpm: 76.0", "  target_bpm: 70.0").replace("# tempo:", "tempo:")
+    p.write_text(text)
+    assert load_recipe(p).tempo.target_bpm == 70.0

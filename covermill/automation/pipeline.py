@@ -30,8 +30,8 @@ from ..analysis.loudness import integrated_lufs
 from ..analysis.rhythm import estimate_tempo
 from ..analysis.similarity import cover_similarity
 from ..audio import load_audio, save_audio
-from ..constants import WORK_SR
-from ..errors import OutputError
+from ..constants import MIN_DURATION_S, WORK_SR
+from ..errors import OutputError, ParameterError
 from ..fsutil import write_text_atomic
 from ..recipes import Recipe, recipe_to_yaml
 from .master import master
@@ -106,11 +106,14 @@ def render(
     recipe_root: str | os.PathLike | None = None,
     progress: ProgressCallback | None = None,
     sr: int = WORK_SR,
+    excerpt: tuple[float, float] | None = None,
 ) -> RenderResult:
     """Render ``song`` as a cover following ``recipe`` into ``out_dir``.
 
     Writes ``cover.wav``, ``stems/<name>.wav`` (the separated stems, source tempo),
     ``recipe.yaml`` (the resolved recipe) and ``qa.json``. The input file is only read.
+    ``excerpt=(start_s, seconds)`` renders only that part of the song (for quick listening
+    while a recipe is tuned).
     """
     song = Path(song)
     out = check_out_dir(out_dir)
@@ -119,6 +122,8 @@ def render(
 
     with clock.stage("load"):
         mix = load_audio(song, sr=sr)
+        if excerpt is not None:
+            mix = _cut(mix, song=song, sr=sr, start_s=excerpt[0], seconds=excerpt[1])
     n = mix.shape[1]
     silent = float(np.max(np.abs(mix))) < 1e-5
     if silent:
@@ -190,6 +195,7 @@ def render(
             "separator": separator,
             "duration_s": round(cover.shape[1] / sr, 3),
             "source_duration_s": round(n / sr, 3),
+            "excerpt": {"start_s": excerpt[0], "seconds": excerpt[1]} if excerpt else None,
             "tempo": {
                 "source_bpm": _finite(source_bpm),
                 "target_bpm": _finite(target_bpm),
@@ -216,6 +222,16 @@ def render(
     for w in warnings:
         log.warning(w)
     return result
+
+
+def _cut(mix: np.ndarray, *, song: Path, sr: int, start_s: float, seconds: float) -> np.ndarray:
+    duration = mix.shape[1] / sr
+    if start_s >= duration:
+        raise ParameterError(f"{song}: excerpt starts at {start_s:g} s but the song is {duration:.1f} s long")
+    part = mix[:, int(start_s * sr) : int((start_s + seconds) * sr)]
+    if part.shape[1] < MIN_DURATION_S * sr:
+        raise ParameterError(f"{song}: the excerpt is {part.shape[1] / sr:.2f} s; make it at least {MIN_DURATION_S:g} s")
+    return np.ascontiguousarray(part)
 
 
 def _write_audio(out: Path, *, cover, parts, recipe, sr) -> None:

@@ -199,3 +199,29 @@ def describe(name: str) -> str:
         return load_recipe(name).description
     except CovermillError as exc:  # a broken built-in must not hide the others
         return f"(invalid: {exc})"
+
+
+def new_recipe_text(name: str, *, base: str = "pop_to_jazz") -> str:
+    """A commented starting recipe that ``extends`` ``base``: every setting of the base is
+    listed, commented out, for the producer to uncomment and change."""
+    if not name.replace("_", "").replace("-", "").isalnum():
+        raise RecipeError(f"recipe name {name!r} must be letters, digits, _ or -")
+    resolved = load_recipe(base)
+    body = resolved.to_dict()
+    for key in ("name", "extends", "description"):
+        body.pop(key, None)
+    commented = "\n".join(f"# {line}" if line.strip() else "#" for line in
+                          yaml.safe_dump(body, sort_keys=False).splitlines())
+    return (
+        f"{_SCHEMA_COMMENT}{builtin_dir().parent / 'recipe.schema.json'}\n"
+        f"# {name}: a covermill recipe. It starts as {base!r}: only what you set here changes.\n"
+        "# Validate with `covermill recipes validate FILE`; print the format with `covermill recipes schema`.\n"
+        "# Per stem: action keep | mute | revoice (revoice: {instrument: NAME}, see `covermill instruments list`),\n"
+        "# gain_db (-60..24), pan (-1..1), effects (pedalboard plugins). tempo: ONE of target_bpm, bpm_delta,\n"
+        "# ratio. key: semitones. master: effects, lufs, true_peak_db.\n"
+        f"name: {name}\n"
+        f"description: \"{name} (from {base})\"\n"
+        f"extends: {base}\n"
+        f"#\n# The settings inherited from {base}, to uncomment and edit:\n"
+        f"{commented}\n"
+    )
