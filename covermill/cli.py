@@ -100,6 +100,62 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, excerpt:
     click.echo(f"report: {result.qa_path}")
 
 
+@main.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("-r", "--recipe", "recipe_names", multiple=True, required=True,
+              help="Recipe name or file; repeat for several (each song is rendered with each).")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.option("-j", "--workers", default=2, show_default=True, type=click.IntRange(1, 256),
+              help="Worker processes of the local Dask cluster.")
+@click.option("--memory-limit", default=None, help="Memory limit per worker, e.g. 4GB (default: share of RAM).")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT", help="Use an existing Dask cluster.")
+@click.option("--retry-failed", is_flag=True, help="Render again the songs that failed last time.")
+@click.option("--separator", default="dsp", show_default=True, help="Stem separator backend.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def batch(folder: Path, recipe_names: tuple[str, ...], out_dir: Path, workers: int, memory_limit: str | None,
+          scheduler: str | None, retry_failed: bool, separator: str, quiet: bool) -> None:
+    """Render every song in FOLDER with every recipe; resumable (OUT/manifest.jsonl)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.table import Table
+
+    from .automation.batch import run_batch
+
+    console = Console(stderr=True, quiet=quiet)
+    bar = Progress(TextColumn("[bold]batch"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+                   TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=quiet)
+    task = bar.add_task("batch", total=1, status="")
+
+    def callback(ev: dict) -> None:
+        status = f"ok {ev['done'] - ev['failed']}  failed {ev['failed']}  remaining {ev['total'] - ev['done']}"
+        bar.update(task, total=ev["total"], completed=ev["done"], status=status)
+        if ev.get("event") == "done" and ev["record"]["status"] == "failed":
+            bar.console.print(f"[red]failed[/red] {ev['record']['error']}", markup=True, highlight=False)
+
+    with bar:
+        summary = run_batch(folder, list(recipe_names), out_dir, workers=workers, memory_limit=memory_limit,
+                            scheduler=scheduler, retry_failed=retry_failed, separator=separator, progress=callback)
+    table = Table(title=f"{out_dir / 'manifest.jsonl'}")
+    for col in ("song", "recipe", "status", "seconds"):
+        table.add_column(col)
+    for rec in summary.records:
+        style = "green" if rec["status"] == "ok" else "red"
+        table.add_row(Path(rec["song"]).name, Path(rec["recipe"]).stem, f"[{style}]{rec['status']}[/{style}]",
+                      f"{rec.get('seconds', 0):.1f}")
+    Console(quiet=quiet).print(table)
+    click.echo(f"{summary.ok} ok, {summary.failed} failed, {summary.skipped} already done or skipped "
+               f"of {summary.total} in {summary.seconds:.1f} s; manifest: {out_dir / 'manifest.jsonl'}")
+    if summary.failed:
+        sys.exit(1)
+
+
 @main.group()
 def recipes() -> None:
     """List, show and validate recipes."""

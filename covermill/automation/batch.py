@@ -1,0 +1,226 @@
+"""Batch rendering: every song of a folder x every recipe, as Dask tasks.
+
+One task renders one (song, recipe) pair with :func:`covermill.automation.pipeline.render`.
+Tasks run on a :class:`distributed.LocalCluster` (one single-threaded worker process per
+core by default) or on an existing cluster (``scheduler="tcp://host:port"``): the same
+code either way.
+
+``OUT/manifest.jsonl`` holds one record per pair (``song``, ``recipe``, ``status`` ``ok`` |
+``failed``, ``output``, ``error``, ``seconds``), rewritten atomically after every finished
+task. A rerun skips pairs already ``ok`` whose ``qa.json`` exists, and retries failures only
+when asked. A song that fails is recorded and the batch goes on. Each render writes its
+files atomically, and stale staging folders of an interrupted run are removed at start,
+so a batch killed at any moment leaves no half-written file once rerun.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..constants import AUDIO_EXTENSIONS
+from ..errors import CovermillError, ParameterError
+from ..fsutil import write_text_atomic
+
+log = logging.getLogger(__name__)
+MANIFEST = "manifest.jsonl"
+
+
+@dataclass(frozen=True)
+class Job:
+    song: str
+    recipe: str  # built-in name or path of a recipe file
+    out_dir: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.song, self.recipe)
+
+
+def find_songs(folder: str | os.PathLike) -> list[Path]:
+    """Audio files under ``folder`` (recursively, sorted; hidden files skipped).
+
+    Broken links with an audio extension are listed too, so that they are reported as
+    failures rather than silently dropped."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise ParameterError(f"{root}: is not a folder; pass a folder of songs")
+    return sorted(
+        p for p in root.rglob("*")
+        if (p.is_file() or p.is_symlink()) and p.suffix.lower() in AUDIO_EXTENSIONS and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "song"
+
+
+def plan(folder: str | os.PathLike, recipes: Iterable[str], out: str | os.PathLike) -> list[Job]:
+    """One :class:`Job` per song x recipe; output ``OUT/<song path>/<recipe name>/``."""
+    from ..recipes import load_recipe
+
+    root = Path(folder)
+    names = {r: load_recipe(r).name for r in recipes}  # validate every recipe before any work
+    jobs = []
+    for song in find_songs(root):
+        rel = song.relative_to(root)
+        song_dir = Path(out).joinpath(*[_slug(p) for p in rel.parent.parts], _slug(rel.stem))
+        for recipe, name in names.items():
+            jobs.append(Job(str(song.absolute()), recipe, str(song_dir / _slug(name))))
+    return jobs
+
+
+def read_manifest(out: str | os.PathLike) -> dict[tuple[str, str], dict[str, Any]]:
+    """Records of a previous run keyed by (song, recipe); unreadable lines are ignored."""
+    path = Path(out) / MANIFEST
+    records: dict[tuple[str, str], dict[str, Any]] = {}
+    if not path.is_file():
+        return records
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+            records[(rec["song"], rec["recipe"])] = rec
+        except (ValueError, KeyError, TypeError):
+            continue
+    return records
+
+
+def _write_manifest(out: Path, records: dict[tuple[str, str], dict[str, Any]]) -> None:
+    lines = [json.dumps(rec, sort_keys=True) for _, rec in sorted(records.items())]
+    write_text_atomic(out / MANIFEST, "\n".join(lines) + ("\n" if lines else ""))
+
+
+def clean_stale(out: str | os.PathLike) -> int:
+    """Remove staging folders and ``*.part`` files an interrupted run left under ``out``."""
+    removed = 0
+    for p in sorted(Path(out).rglob(".*"), key=lambda q: len(q.parts), reverse=True):
+        if p.is_dir() and ".staging-" in p.name:
+            shutil.rmtree(p, ignore_errors=True)
+            removed += 1
+        elif p.is_file() and p.name.endswith(".part"):
+            p.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def run_job(job: Job, separator: str = "dsp") -> dict[str, Any]:
+    """Render one job; never raises for a bad song: the error goes into the record."""
+    from ..recipes import load_recipe
+    from .pipeline import render
+
+    t0 = time.perf_counter()
+    record = {"song": job.song, "recipe": job.recipe, "output": job.out_dir, "status": "ok", "error": None}
+    try:
+        recipe_root = Path(job.recipe).parent if job.recipe.endswith((".yaml", ".yml")) else None
+        render(job.song, load_recipe(job.recipe), job.out_dir, separator=separator, recipe_root=recipe_root)
+    except CovermillError as exc:
+        record.update(status="failed", error=str(exc))
+    except Exception as exc:  # a bug must not stop the batch either; keep its trace in the log
+        log.error("render of %s failed:\n%s", job.song, traceback.format_exc())
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+    record["seconds"] = round(time.perf_counter() - t0, 2)
+    return record
+
+
+@dataclass
+class BatchSummary:
+    total: int
+    ok: int
+    failed: int
+    skipped: int
+    seconds: float
+    records: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+def _client(*, workers: int, memory_limit: str | None, scheduler: str | None):
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:  # pragma: no cover - distributed is a dependency
+        from ..errors import BackendUnavailableError
+
+        raise BackendUnavailableError("batch rendering needs dask's distributed: pip install 'dask[distributed]'") from None
+    logging.getLogger("distributed").setLevel(logging.ERROR)  # its INFO chatter is not for our users
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="10s"), None
+        except OSError as exc:
+            raise ParameterError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); start it with `dask scheduler`") from None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit or "auto",
+                           dashboard_address=None, silence_logs=logging.ERROR)
+    return Client(cluster), cluster
+
+
+def run_batch(
+    folder: str | os.PathLike,
+    recipes: list[str],
+    out: str | os.PathLike,
+    *,
+    workers: int = 2,
+    memory_limit: str | None = None,
+    scheduler: str | None = None,
+    retry_failed: bool = False,
+    separator: str = "dsp",
+    progress: ProgressCallback | None = None,
+) -> BatchSummary:
+    """Render every song in ``folder`` with every recipe into ``out`` (see module docstring)."""
+    if not recipes:
+        raise ParameterError("name at least one recipe (--recipe NAME_OR_FILE)")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"{out}: exists and is a file; choose a folder for the batch output")
+    jobs = plan(folder, recipes, out)
+    out.mkdir(parents=True, exist_ok=True)
+    clean_stale(out)
+    records = read_manifest(out)
+    todo, skipped = [], 0
+    for job in jobs:
+        prev = records.get(job.key)
+        done = prev and prev.get("status") == "ok" and (Path(job.out_dir) / "qa.json").is_file()
+        if done or (prev and prev.get("status") == "failed" and not retry_failed):
+            skipped += 1
+        else:
+            todo.append(job)
+    t0 = time.perf_counter()
+    state = {"total": len(jobs), "done": skipped, "failed": sum(1 for j in jobs if records.get(j.key, {}).get("status") == "failed" and j not in todo), "todo": len(todo)}
+    if progress:
+        progress({**state, "event": "start"})
+    if todo:
+        from distributed import as_completed
+
+        client, cluster = _client(workers=workers, memory_limit=memory_limit, scheduler=scheduler)
+        try:
+            futures = [client.submit(run_job, job, separator, key=f"render-{i}-{_slug(job.song)[-40:]}", pure=False)
+                       for i, job in enumerate(todo)]
+            for future in as_completed(futures):
+                rec = future.result()
+                records[(rec["song"], rec["recipe"])] = rec
+                _write_manifest(out, records)
+                state["done"] += 1
+                state["failed"] += rec["status"] == "failed"
+                if progress:
+                    progress({**state, "event": "done", "record": rec})
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    else:
+        _write_manifest(out, records)
+    final = [records[j.key] for j in jobs if j.key in records]
+    ok = sum(1 for r in final if r["status"] == "ok")
+    return BatchSummary(total=len(jobs), ok=ok, failed=len(final) - ok, skipped=skipped,
+                        seconds=round(time.perf_counter() - t0, 2), records=final)
