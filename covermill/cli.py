@@ -69,9 +69,12 @@ def _parse_excerpt(text: str) -> tuple[float, float]:
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Output folder (created; files in it are replaced atomically).")
 @click.option("--separator", default="dsp", show_default=True, help="Stem separator backend.")
+@click.option("--stretcher", type=click.Choice(["pedalboard", "pyrubberband"]), default="pedalboard", show_default=True,
+              help="Rubber Band binding for tempo/key changes.")
 @click.option("--excerpt", metavar="START:SECONDS", help="Render only SECONDS of the song from START (s), e.g. 30:20.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; print only the output paths.")
-def render(song: Path, recipe_name: str, out_dir: Path, separator: str, excerpt: str | None, quiet: bool) -> None:
+def render(song: Path, recipe_name: str, out_dir: Path, separator: str, stretcher: str, excerpt: str | None,
+           quiet: bool) -> None:
     """Render SONG as a cover following a recipe."""
     from .automation.pipeline import check_out_dir
     from .automation.pipeline import render as run
@@ -84,9 +87,10 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, excerpt:
     bar, callback = _progress_bar(quiet)
     if bar is not None:
         with bar:
-            result = run(song, recipe, out_dir, separator=separator, recipe_root=root, progress=callback, excerpt=span)
+            result = run(song, recipe, out_dir, separator=separator, recipe_root=root, progress=callback, excerpt=span,
+                             stretcher=stretcher)
     else:
-        result = run(song, recipe, out_dir, separator=separator, recipe_root=root, excerpt=span)
+        result = run(song, recipe, out_dir, separator=separator, recipe_root=root, excerpt=span, stretcher=stretcher)
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
     qa = result.qa

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from ..audio import check_audio
-from ..recipes import Stem
+from ..recipes import Recipe, Stem
 from .effects import build_chain
+from .tempo import stretch
 
 
 def pan_gains(pan: float) -> tuple[float, float]:
@@ -56,3 +57,62 @@ def sum_stems(stems: list[np.ndarray], *, length: int) -> np.ndarray:
         n = min(length, y.shape[1])
         bus[:, :n] += y[:, :n]
     return bus
+
+
+def audible(recipe: Recipe, names) -> list[str]:
+    """Stems that are heard: not muted, and soloed if any stem is soloed."""
+    soloed = [n for n in names if recipe.stem(n).solo]
+    return [n for n in names if recipe.stem(n).action != "mute" and (not soloed or n in soloed)]
+
+
+def mix_cover(
+    kept: dict[str, np.ndarray],
+    revoiced: dict[str, np.ndarray],
+    *,
+    recipe: Recipe,
+    sr: int,
+    n_in: int,
+    time_ratio: float = 1.0,
+    semitones: float = 0.0,
+    stretcher: str = "pedalboard",
+    root: str | Path | None = None,
+) -> np.ndarray:
+    """Mix the cover: process every stem, stretch the kept ones once, add buses.
+
+    ``kept`` stems are at the source tempo (``n_in`` samples); ``revoiced`` stems are
+    already at the cover tempo. The kept stems and their sends are stacked into one
+    multichannel array and time-stretched in a single Rubber Band pass (so everything
+    stays sample-aligned and the stretch costs one pass); re-voiced stems and their
+    sends are added after it; every bus then runs its effect chain once, at the cover
+    tempo, and is added with its gain and pan. Returns ``(2, round(n_in / time_ratio))``.
+    """
+    n_out = int(round(n_in / time_ratio))
+    bus_names = list(recipe.buses)
+    kept_main = np.zeros((2, n_in), np.float32)
+    kept_sends = {b: np.zeros((2, n_in), np.float32) for b in bus_names}
+    cover = np.zeros((2, n_out), np.float32)
+    voiced_sends = {b: np.zeros((2, n_out), np.float32) for b in bus_names}
+    for group, target, sends, length in ((kept, kept_main, kept_sends, n_in), (revoiced, cover, voiced_sends, n_out)):
+        for name, audio in group.items():
+            spec = recipe.stem(name)
+            y = process_stem(audio, sr=sr, spec=spec, root=root)
+            m = min(length, y.shape[1])
+            target[:, :m] += y[:, :m]
+            for bus, level_db in spec.sends.items():
+                sends[bus][:, :m] += y[:, :m] * db_to_gain(level_db)
+    if kept:
+        used = [b for b in bus_names if np.any(kept_sends[b])]
+        stacked = np.concatenate([kept_main, *[kept_sends[b] for b in used]], axis=0)
+        stretched = stretch(stacked, sr=sr, time_ratio=time_ratio, semitones=semitones, engine=stretcher)
+        cover += stretched[:2]
+        for i, b in enumerate(used):
+            voiced_sends[b] += stretched[2 + 2 * i : 4 + 2 * i]
+    for b in bus_names:
+        if not np.any(voiced_sends[b]):
+            continue
+        bus = recipe.buses[b]
+        wet = voiced_sends[b]
+        if bus.effects:
+            wet = build_chain([(e.plugin, e.params) for e in bus.effects], root=root)(wet, sr)
+        cover += pan(wet, bus.pan) * db_to_gain(bus.gain_db)
+    return cover

@@ -1,8 +1,9 @@
 """The render job: one song + one recipe -> a cover, its stems, the resolved recipe and QA.
 
 Stages (each timed into ``qa.json``): ``load``, ``separate``, ``analyse`` (source tempo),
-``revoice``, ``mix``, ``tempo`` (one Rubber Band pass over the bus of kept stems; re-voiced
-stems are synthesized at the new tempo from time-scaled controls), ``master``, ``qa``, ``write``.
+``revoice`` (re-voiced stems are synthesized at the new tempo from time-scaled controls),
+``mix`` (per-stem chains, one Rubber Band pass over the kept stems and their sends, buses),
+``master``, ``qa``, ``write``.
 
 Outputs are rendered into a staging folder beside ``OUT`` and moved into place file by
 file with ``os.replace`` only when everything succeeded: a failed render leaves ``OUT``
@@ -35,12 +36,12 @@ from ..errors import OutputError, ParameterError
 from ..fsutil import write_text_atomic
 from ..recipes import Recipe, recipe_to_yaml
 from .master import master
-from .mixer import process_stem, sum_stems
-from .tempo import stretch, tempo_ratio
+from .mixer import audible, mix_cover
+from .tempo import tempo_ratio
 
 log = logging.getLogger(__name__)
 
-STAGES = ("load", "separate", "analyse", "revoice", "mix", "tempo", "master", "qa", "write")
+STAGES = ("load", "separate", "analyse", "revoice", "mix", "master", "qa", "write")
 ProgressCallback = Callable[[dict[str, Any]], None]
 
 
@@ -107,6 +108,7 @@ def render(
     progress: ProgressCallback | None = None,
     sr: int = WORK_SR,
     excerpt: tuple[float, float] | None = None,
+    stretcher: str = "pedalboard",
 ) -> RenderResult:
     """Render ``song`` as a cover following ``recipe`` into ``out_dir``.
 
@@ -137,7 +139,8 @@ def render(
         source_bpm = float("nan") if silent else estimate_tempo(mix, sr=sr)
         rule = recipe.tempo
         try:
-            ratio = tempo_ratio(source_bpm, target_bpm=rule.target_bpm, bpm_delta=rule.bpm_delta, ratio=rule.ratio)
+            ratio = tempo_ratio(source_bpm, target_bpm=rule.target_bpm, bpm_delta=rule.bpm_delta, ratio=rule.ratio,
+                                genre=recipe.target_genre if rule.genre_range else None)
         except Exception as exc:  # unknown source tempo: keep the tempo, say so
             warnings.append(f"{song}: {exc}; the cover keeps the original tempo")
             ratio = 1.0
@@ -145,35 +148,24 @@ def render(
             warnings.append(f"tempo ratio {ratio:.3f} clamped to [0.5, 2]")
             ratio = float(np.clip(ratio, 0.5, 2.0))
     semitones = recipe.key.semitones
-    n_out = int(round(n / ratio))
 
     for name in recipe.stems:
         if name not in parts:
             warnings.append(f"recipe stem {name!r} is not produced by separator {separator!r} (it gives "
                             f"{', '.join(parts)}); ignored")
 
-    keep_bus: list[np.ndarray] = []
-    voiced_bus: list[np.ndarray] = []
+    heard = audible(recipe, list(parts))
     with clock.stage("revoice"):
         revoiced: dict[str, np.ndarray] = {}
-        for name, audio in parts.items():
+        for name in heard:
             spec = recipe.stem(name)
             if spec.action == "revoice":
                 instrument = instruments.get(spec.revoice.instrument)
-                revoiced[name] = instrument.revoice(audio, sr=sr, time_ratio=ratio, semitones=semitones)
+                revoiced[name] = instrument.revoice(parts[name], sr=sr, time_ratio=ratio, semitones=semitones)
     with clock.stage("mix"):
-        for name, audio in parts.items():
-            spec = recipe.stem(name)
-            if spec.action == "mute":
-                continue
-            if spec.action == "revoice":
-                voiced_bus.append(process_stem(revoiced[name], sr=sr, spec=spec, root=recipe_root))
-            else:
-                keep_bus.append(process_stem(audio, sr=sr, spec=spec, root=recipe_root))
-        kept = sum_stems(keep_bus, length=n)
-    with clock.stage("tempo"):
-        kept = stretch(kept, sr=sr, time_ratio=ratio, semitones=semitones) if keep_bus else np.zeros((2, n_out), np.float32)
-        cover = kept + sum_stems(voiced_bus, length=n_out)
+        kept = {name: parts[name] for name in heard if recipe.stem(name).action == "keep"}
+        cover = mix_cover(kept, revoiced, recipe=recipe, sr=sr, n_in=n, time_ratio=ratio, semitones=semitones,
+                          stretcher=stretcher, root=recipe_root)
 
     with clock.stage("master"):
         mastered = master(cover, sr=sr, spec=recipe.master, root=recipe_root)

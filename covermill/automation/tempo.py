@@ -7,17 +7,27 @@ import pedalboard
 
 from ..errors import ParameterError
 
+STRETCHERS = ("pedalboard", "pyrubberband")
+
 
 def tempo_ratio(source_bpm: float, *, target_bpm: float | None = None, bpm_delta: float | None = None,
-                ratio: float | None = None) -> float:
+                ratio: float | None = None, genre: str | None = None) -> float:
     """``cover_bpm / source_bpm`` for a recipe's tempo rule (1.0 when nothing is asked).
 
-    Raises :class:`ParameterError` when a BPM rule needs a source tempo that is unknown.
+    ``genre`` moves the tempo into that genre's typical range
+    (:func:`covermill.recipes.genres.into_range`). Raises :class:`ParameterError` when a
+    BPM rule needs a source tempo that is unknown.
     """
     if ratio is not None:
         return float(ratio)
-    if target_bpm is None and bpm_delta is None:
+    if target_bpm is None and bpm_delta is None and genre is None:
         return 1.0
+    if genre is not None:
+        from ..recipes.genres import into_range
+
+        if not np.isfinite(source_bpm) or source_bpm <= 0:
+            raise ParameterError("the source tempo could not be detected; use `tempo: {ratio: ...}` instead")
+        return float(into_range(source_bpm, genre) / source_bpm)
     if not np.isfinite(source_bpm) or source_bpm <= 0:
         raise ParameterError("the source tempo could not be detected; use `tempo: {ratio: ...}` instead of a BPM rule")
     target = target_bpm if target_bpm is not None else source_bpm + bpm_delta
@@ -27,21 +37,49 @@ def tempo_ratio(source_bpm: float, *, target_bpm: float | None = None, bpm_delta
 
 
 def stretch(y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float = 0.0,
-            high_quality: bool = True, preserve_formants: bool = True) -> np.ndarray:
+            high_quality: bool = True, preserve_formants: bool = True, engine: str = "pedalboard") -> np.ndarray:
     """Play ``(channels, n)`` audio ``time_ratio`` times faster and ``semitones`` higher.
 
     Output length is exactly ``round(n / time_ratio)`` samples, so stems stretched
     separately stay sample-aligned. ``high_quality`` selects Rubber Band's R3 engine.
+    ``engine``: ``pedalboard`` (Rubber Band linked in-process) or ``pyrubberband`` (the
+    ``rubberband`` command line, Debian's ``rubberband-cli``), the alternate.
     """
     if time_ratio <= 0:
         raise ParameterError(f"time_ratio={time_ratio} must be > 0")
+    if engine not in STRETCHERS:
+        raise ParameterError(f"unknown stretcher {engine!r}; choose one of {', '.join(STRETCHERS)}")
     n_out = int(round(y.shape[1] / time_ratio))
     if time_ratio == 1.0 and semitones == 0.0:
         return y.astype(np.float32, copy=True)
-    out = pedalboard.time_stretch(
-        np.ascontiguousarray(y, dtype=np.float32), float(sr), stretch_factor=float(time_ratio),
-        pitch_shift_in_semitones=float(semitones), high_quality=high_quality, preserve_formants=preserve_formants,
-    )
+    if engine == "pyrubberband":
+        out = _pyrubberband(y, sr=sr, time_ratio=time_ratio, semitones=semitones, high_quality=high_quality,
+                            preserve_formants=preserve_formants)
+    else:
+        out = pedalboard.time_stretch(
+            np.ascontiguousarray(y, dtype=np.float32), float(sr), stretch_factor=float(time_ratio),
+            pitch_shift_in_semitones=float(semitones), high_quality=high_quality, preserve_formants=preserve_formants,
+        )
     if out.shape[1] >= n_out:
         return np.ascontiguousarray(out[:, :n_out])
     return np.pad(out, ((0, 0), (0, n_out - out.shape[1])))
+
+
+def _pyrubberband(y, *, sr, time_ratio, semitones, high_quality, preserve_formants) -> np.ndarray:
+    import shutil
+
+    from ..errors import BackendUnavailableError
+
+    if shutil.which("rubberband") is None:
+        raise BackendUnavailableError("the pyrubberband stretcher needs the rubberband command: apt-get install rubberband-cli")
+    try:
+        import pyrubberband
+    except ImportError:
+        raise BackendUnavailableError("the pyrubberband stretcher needs: pip install pyrubberband") from None
+    args = {"--pitch": str(float(semitones))}
+    if high_quality:
+        args["--fine"] = ""  # R3 engine
+    if preserve_formants and semitones:
+        args["--formant"] = ""
+    out = pyrubberband.time_stretch(np.ascontiguousarray(y.T), sr, float(time_ratio), rbargs=args)
+    return np.ascontiguousarray(np.asarray(out, dtype=np.float32).reshape(-1, y.shape[0]).T)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import CovermillError, ParameterError, RecipeError
 from ..fsutil import resolve_within
-from .schema import Key, Master, Recipe, Revoice, Stem, Tempo
+from .schema import Bus, Key, Master, Recipe, Revoice, Stem, Tempo
 
 MAX_EXTENDS_DEPTH = 8
 _SCHEMA_COMMENT = "# yaml-language-server: $schema="
@@ -128,19 +128,19 @@ def _resolve_extends(data: dict, path: Path, depth: int, seen: tuple[Path, ...])
 
 def _fields_for(loc: tuple) -> list[str]:
     """Valid keys of the model at ``loc`` (for "did you mean")."""
-    model: type[BaseModel] | None = Recipe
+    model: type[BaseModel] | str | None = Recipe
     for part in loc:
-        if model is Recipe and part == "stems":
-            model = None
+        if model is Recipe and part in ("stems", "buses"):
+            model = "stem" if part == "stems" else "bus"
             continue
-        if model is None and isinstance(part, str):
-            model = Stem
+        if model in ("stem", "bus") and isinstance(part, str):
+            model = Stem if model == "stem" else Bus
             continue
         field_models = {"tempo": Tempo, "key": Key, "master": Master, "revoice": Revoice}
         model = field_models.get(part) if isinstance(part, str) else None
         if model is None:
             return []
-    return list(model.model_fields) if model else []
+    return list(model.model_fields) if isinstance(model, type) else []
 
 
 def _format_error(path: Path, lines: dict[tuple, int], err: dict) -> str:

@@ -51,6 +51,17 @@ class Stem(_Strict):
     gain_db: float = Field(0.0, ge=-60.0, le=24.0, description="gain in dB")
     pan: float = Field(0.0, ge=-1.0, le=1.0, description="-1 hard left .. 0 centre .. 1 hard right (constant power)")
     effects: tuple[Effect, ...] = ()
+    solo: bool = Field(False, description="if any stem is soloed, only soloed stems are heard")
+    sends: dict[str, float] = Field(default_factory=dict,
+                                    description="bus name -> send level in dB (post-fader), e.g. {band_reverb: -12}")
+
+    @field_validator("sends")
+    @classmethod
+    def _send_levels(cls, sends: dict[str, float]) -> dict[str, float]:
+        for bus, level in sends.items():
+            if not -60.0 <= level <= 12.0:
+                raise ValueError(f"send level to {bus!r} is {level} dB; use -60..12 dB")
+        return sends
 
     @model_validator(mode="before")
     @classmethod
@@ -67,17 +78,19 @@ class Stem(_Strict):
 
 
 class Tempo(_Strict):
-    """Tempo of the cover: at most one of ``target_bpm``, ``bpm_delta``, ``ratio``."""
+    """Tempo of the cover: at most one of ``target_bpm``, ``bpm_delta``, ``ratio``, ``genre_range``."""
 
     target_bpm: float | None = Field(None, ge=30.0, le=300.0)
     bpm_delta: float | None = Field(None, ge=-120.0, le=120.0)
     ratio: float | None = Field(None, ge=0.5, le=2.0, description="cover tempo / source tempo")
+    genre_range: bool | None = Field(
+        None, description="move the tempo into the target genre's typical range (see docs/genres.md)")
 
     @model_validator(mode="after")
     def _one_of(self) -> Tempo:
-        given = [k for k in ("target_bpm", "bpm_delta", "ratio") if getattr(self, k) is not None]
+        given = [k for k in ("target_bpm", "bpm_delta", "ratio", "genre_range") if getattr(self, k)]
         if len(given) > 1:
-            raise ValueError(f"give only one of target_bpm, bpm_delta, ratio (got {', '.join(given)})")
+            raise ValueError(f"give only one of target_bpm, bpm_delta, ratio, genre_range (got {', '.join(given)})")
         return self
 
 
@@ -91,6 +104,14 @@ class Master(_Strict):
     true_peak_db: float = Field(DEFAULT_TRUE_PEAK_DB, ge=-12.0, le=0.0, description="true-peak ceiling (dBTP)")
 
 
+class Bus(_Strict):
+    """A shared effect bus (e.g. one reverb for the band) fed by stems' ``sends``."""
+
+    effects: tuple[Effect, ...] = ()
+    gain_db: float = Field(0.0, ge=-60.0, le=24.0)
+    pan: float = Field(0.0, ge=-1.0, le=1.0)
+
+
 class Recipe(_Strict):
     """A genre recipe. Stems not listed are kept unchanged."""
 
@@ -100,6 +121,7 @@ class Recipe(_Strict):
     target_genre: str = ""
     extends: str | None = Field(None, description="a built-in recipe name or a file beside this one")
     stems: dict[str, Stem] = Field(default_factory=dict)
+    buses: dict[str, Bus] = Field(default_factory=dict)
     tempo: Tempo = Tempo()
     key: Key = Key()
     master: Master = Master()
@@ -111,6 +133,21 @@ class Recipe(_Strict):
             if not name.replace("_", "").isalnum():
                 raise ValueError(f"stem name {name!r} must be letters, digits or _")
         return stems
+
+    @model_validator(mode="after")
+    def _sends_and_genres(self) -> Recipe:
+        for name, stem in self.stems.items():
+            for bus in stem.sends:
+                if bus not in self.buses:
+                    known = ", ".join(self.buses) or "none defined"
+                    raise ValueError(f"stems.{name}.sends names bus {bus!r}, which is not under `buses:` ({known})")
+        if self.tempo.genre_range:
+            from .genres import GENRE_TEMPO_BPM
+
+            if self.target_genre not in GENRE_TEMPO_BPM:
+                raise ValueError(f"tempo.genre_range needs a target_genre from: {', '.join(GENRE_TEMPO_BPM)} "
+                                 f"(got {self.target_genre!r})")
+        return self
 
     def stem(self, name: str) -> Stem:
         """Settings for stem ``name`` (defaults when the recipe does not mention it)."""

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import SR, click_track, sine, song
+from conftest import SR, click_track, rms_db, sine, song
 
 from covermill.analysis.loudness import integrated_lufs, true_peak_db
 from covermill.analysis.rhythm import estimate_tempo
@@ -67,3 +67,84 @@ def test_tempo_ratio_rules():
     assert tempo_ratio(float("nan")) == 1.0
     with pytest.raises(ParameterError, match="could not be detected"):
         tempo_ratio(float("nan"), bpm_delta=-15)
+
+
+def _recipe(text: str, tmp_path):
+    from covermill.recipes import load_recipe
+
+    p = tmp_path / "r.yaml"
+    p.write_text(text)
+    return load_recipe(p)
+
+
+def test_solo_and_mute(tmp_path):
+    from covermill.automation.mixer import audible
+
+    r = _recipe("name: x\nstems:\n  drums: {solo: true}\n  bass: {action: mute}\n", tmp_path)
+    assert audible(r, ["vocals", "drums", "bass", "other"]) == ["drums"]
+    r = _recipe("name: x\nstems:\n  bass: {action: mute}\n", tmp_path)
+    assert audible(r, ["vocals", "drums", "bass", "other"]) == ["vocals", "drums", "other"]
+
+
+def test_send_to_shared_reverb_bus(tmp_path):
+    from covermill.automation.mixer import mix_cover
+
+    r = _recipe(
+        "name: x\nbuses:\n  room: {effects: [{plugin: Reverb, room_size: 0.9, wet_level: 1.0, dry_level: 0.0}]}\n"
+        "stems:\n  drums: {sends: {room: 0}}\n", tmp_path)
+    burst = click_track(60, 3.0)
+    dry = mix_cover({"drums": burst}, {}, recipe=_recipe("name: y\n", tmp_path), sr=SR, n_in=burst.shape[1])
+    wet = mix_cover({"drums": burst}, {}, recipe=r, sr=SR, n_in=burst.shape[1])
+    # between clicks the dry mix is silent; the bus adds a reverb tail there
+    gap = slice(int(0.5 * SR), int(1.0 * SR))
+    assert np.max(np.abs(dry[:, gap])) < 1e-4 and np.max(np.abs(wet[:, gap])) > 1e-3
+
+
+def test_unknown_bus_rejected(tmp_path):
+    from covermill.errors import RecipeError
+
+    with pytest.raises(RecipeError, match="names bus 'hall'.*not under `buses:`"):
+        _recipe("name: x\nstems:\n  drums: {sends: {hall: -6}}\n", tmp_path)
+
+
+def test_stems_stay_aligned_after_stretch(tmp_path):
+    """Kept stems are stretched in one pass: a click split across two stems lines up."""
+    from covermill.automation.mixer import mix_cover
+
+    clicks = click_track(90, 6.0)
+    r = _recipe("name: x\n", tmp_path)
+    both = mix_cover({"drums": clicks * 0.5, "other": clicks * 0.5}, {}, recipe=r, sr=SR, n_in=clicks.shape[1],
+                     time_ratio=0.8)
+    one = mix_cover({"drums": clicks}, {}, recipe=r, sr=SR, n_in=clicks.shape[1], time_ratio=0.8)
+    assert both.shape == one.shape == (2, round(clicks.shape[1] / 0.8))
+    np.testing.assert_allclose(both, one, atol=1e-3)
+
+
+def test_genre_range_tempo(tmp_path):
+    from covermill.recipes.genres import into_range
+
+    assert into_range(120.0, "pop") == 120.0  # already inside
+    assert into_range(150.0, "reggae") == 75.0  # half time is inside
+    assert into_range(100.0, "drum and bass") == pytest.approx(90.0)  # double-time feel: 180
+    assert tempo_ratio(150.0, genre="hiphop") == pytest.approx(170.0 / 150.0)  # half-time feel 75 -> 85
+    r = _recipe("name: x\ntarget_genre: lofi\ntempo: {genre_range: true}\n", tmp_path)
+    assert r.tempo.genre_range
+    from covermill.errors import RecipeError
+
+    with pytest.raises(RecipeError, match="genre_range needs a target_genre"):
+        _recipe("name: x\ntarget_genre: polka\ntempo: {genre_range: true}\n", tmp_path)
+
+
+def test_pyrubberband_matches_pedalboard():
+    import shutil
+
+    if shutil.which("rubberband") is None:
+        pytest.skip("rubberband-cli not installed (make test installs it)")
+    clicks = click_track(100, 8.0)
+    a = stretch(clicks, sr=SR, time_ratio=1.2, engine="pedalboard")
+    b = stretch(clicks, sr=SR, time_ratio=1.2, engine="pyrubberband")
+    assert a.shape == b.shape
+    assert abs(estimate_tempo(b, sr=SR) - 120.0) < 2.4
+    assert abs(rms_db(a) - rms_db(b)) < 3.0  # transient handling differs between the two builds
+    with pytest.raises(ParameterError, match="unknown stretcher"):
+        stretch(clicks, sr=SR, time_ratio=1.2, engine="sox")
