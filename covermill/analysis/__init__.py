@@ -3,4 +3,6 @@
 - :mod:`.rhythm`     tempo and beats
 - :mod:`.loudness`   integrated loudness (BS.1770) and true peak
 - :mod:`.similarity` key-invariant, tempo-invariant cover similarity
+- :mod:`.genre_features` the Kaggle GTZAN table's 58 librosa features of a recording
+- :mod:`.genre`      genre classifiers on those features: nested-CV evaluation, skops persistence
 """
