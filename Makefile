@@ -10,7 +10,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # rubberband-cli is the command line behind the alternate pyrubberband stretcher.
 TEST_DEBS := ffmpeg rubberband-cli
 
-.PHONY: demo test bench lint sysdeps install clean
+.PHONY: demo test bench models lint sysdeps install clean
 
 $(VENV)/.torch:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ test: install sysdeps
 
 bench: install
 	$(BIN)/python bench/bench_render.py --write docs/BENCHMARKS.md
+
+models: install
+	$(BIN)/python bench/make_models.py
 
 lint: install
 	$(BIN)/ruff check covermill tests bench

@@ -160,6 +160,34 @@ def batch(folder: Path, recipe_names: tuple[str, ...], out_dir: Path, workers: i
         sys.exit(1)
 
 
+@main.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), help="Where per-song results are cached.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def profile(folder: Path, out_dir: Path, cache_dir: Path | None, quiet: bool) -> None:
+    """Build a taste profile of FOLDER: genre distribution, chart, suggested recipes."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .automation.profile import profile_folder
+
+    bar = Progress(TextColumn("[bold]profile"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=quiet)
+    task = bar.add_task("profile", total=None)
+    with bar:
+        result = profile_folder(folder, out_dir, cache_dir=cache_dir,
+                                progress=lambda ev: bar.update(task, total=ev["total"], completed=ev["done"]))
+    for err in result.skipped.values():
+        click.echo(f"skipped: {err}", err=True)
+    click.echo(f"{len(result.songs)} songs classified, {len(result.skipped)} skipped")
+    for genre, p in list(result.distribution.items())[:5]:
+        click.echo(f"  {genre:<10} {p:6.1%}")
+    for s in result.suggestions:
+        click.echo(f"suggested recipe: {s['recipe']:<14} {s['description']}")
+    click.echo(f"profile: {out_dir / 'profile.json'}")
+    if result.songs:
+        click.echo(f"chart:   {out_dir / 'genres.png'}")
+
+
 @main.group()
 def recipes() -> None:
     """List, show and validate recipes."""

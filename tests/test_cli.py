@@ -168,6 +168,8 @@ def test_demo_song_end_to_end(tmp_path):
     assert abs(qa["loudness_lufs"] - (-14.0)) <= 1.0
     assert qa["true_peak_db"] <= -1.0
     assert qa["cover_similarity"] > qa["cover_similarity_floor"] + 0.15
+    g = qa["genre"]  # the cover moves toward jazz
+    assert g["model_class"] == "jazz" and g["target_prob_cover"] > g["target_prob_original"]
 
 
 def test_excerpt_renders_only_that_part(tmp_path, quick_recipe):

@@ -32,7 +32,7 @@ from ..analysis.rhythm import estimate_tempo
 from ..analysis.similarity import cover_similarity
 from ..audio import load_audio, save_audio
 from ..constants import MIN_DURATION_S, WORK_SR
-from ..errors import OutputError, ParameterError
+from ..errors import CovermillError, OutputError, ParameterError
 from ..fsutil import write_text_atomic
 from ..recipes import Recipe, recipe_to_yaml
 from .master import master
@@ -201,6 +201,7 @@ def render(
             "cover_similarity": sim["similarity"],
             "cover_similarity_floor": sim["reference"],
             "cover_similarity_margin": sim["margin"],
+            "genre": _genre_qa(mix, cover, recipe=recipe, sr=sr, silent=silent or cover_silent, warnings=warnings),
             "stems": {name: recipe.stem(name).action for name in parts},
         }
 
@@ -214,6 +215,31 @@ def render(
     for w in warnings:
         log.warning(w)
     return result
+
+
+def _genre_qa(original, cover, *, recipe: Recipe, sr: int, silent: bool, warnings: list[str]) -> dict[str, Any]:
+    """Does the cover move toward the target genre? Taste-model probabilities before and after."""
+    from ..analysis.taste import genre_probabilities, load_model
+    from .profile import NEAREST_CLASS
+
+    target = NEAREST_CLASS.get(recipe.target_genre, recipe.target_genre)
+    qa: dict[str, Any] = {"target": recipe.target_genre, "model_class": None, "original_top": None, "cover_top": None,
+                          "target_prob_original": None, "target_prob_cover": None}
+    if silent:
+        return qa
+    try:
+        model = load_model()
+    except CovermillError as exc:
+        warnings.append(f"genre QA skipped: {exc}")
+        return qa
+    before = genre_probabilities(original, sr=sr, model=model)
+    after = genre_probabilities(cover, sr=sr, model=model)
+    qa.update(original_top=next(iter(before)), cover_top=next(iter(after)))
+    if target in before:
+        qa.update(model_class=target, target_prob_original=before[target], target_prob_cover=after[target])
+    qa["original"] = before
+    qa["cover"] = after
+    return qa
 
 
 def _cut(mix: np.ndarray, *, song: Path, sr: int, start_s: float, seconds: float) -> np.ndarray:
