@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import DEMO_SONG, SR, song, write
+
 from covermill.analysis.taste import DEFAULT_MODEL, genre_probabilities, load_model, middle_excerpt
 from covermill.audio import load_audio
 from covermill.automation.profile import profile_folder, suggest_recipes
