@@ -188,6 +188,29 @@ def profile(folder: Path, out_dir: Path, cache_dir: Path | None, quiet: bool) ->
         click.echo(f"chart:   {out_dir / 'genres.png'}")
 
 
+@main.group("analysis")
+def analysis_group() -> None:
+    """Analysis models: genre CNNs."""
+
+
+@analysis_group.command("train-genre")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.option("--arch", type=click.Choice(["resnet34", "resnet50", "squeezenet1_1", "resnet18"]), default="resnet34",
+              show_default=True)
+@click.option("--epochs", default=5, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--weights", type=click.Path(path_type=Path), help="Local pretrained torchvision weights (.pth/.safetensors).")
+@click.option("--clip-seconds", default=10.0, show_default=True, type=click.FloatRange(1.0, 60.0))
+def train_genre(folder: Path, out_dir: Path, arch: str, epochs: int, weights: Path | None, clip_seconds: float) -> None:
+    """Train a spectrogram CNN on FOLDER/<genre>/<songs> (fastai), held-out songs for validation."""
+    from .analysis.cnn import train_genre_cnn
+
+    result = train_genre_cnn(folder, out_dir, arch=arch, epochs=epochs, weights=weights, clip_s=clip_seconds)
+    click.echo(f"{arch}: macro-F1 {result.macro_f1:.3f}, accuracy {result.accuracy:.3f} on held-out songs")
+    click.echo(f"model:     {result.model_path}")
+    click.echo(f"confusion: {result.confusion_png}")
+
+
 @main.group()
 def recipes() -> None:
     """List, show and validate recipes."""
