@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import SR, click_track, song, write
+
 from covermill.errors import ModelLoadingError, ParameterError
 
 torch = pytest.importorskip("torch")
