@@ -40,6 +40,11 @@ def check_outputs(out, *, silent=False):
     assert not [p for p in out.parent.iterdir() if ".staging-" in p.name or p.name.endswith(".part")]
     if silent:
         assert np.max(np.abs(cover)) == 0
+        assert qa["cover"] is None
+    else:
+        keys = {"qmax", "twodftm_distance", "is_cover", "threshold"}
+        assert keys <= set(qa["cover"]) and keys <= set(qa["cover"]["reference"])
+        assert 0 <= qa["cover"]["reference"]["qmax"] <= 1
     return qa, cover
 
 
@@ -168,6 +173,8 @@ def test_demo_song_end_to_end(tmp_path):
     assert abs(qa["loudness_lufs"] - (-14.0)) <= 1.0
     assert qa["true_peak_db"] <= -1.0
     assert qa["cover_similarity"] > qa["cover_similarity_floor"] + 0.15
+    assert qa["cover"]["is_cover"] and not qa["cover"]["reference"]["is_cover"]
+    assert qa["cover"]["qmax"] > qa["cover"]["reference"]["qmax"] + 0.2
 
 
 def test_excerpt_renders_only_that_part(tmp_path, quick_recipe):

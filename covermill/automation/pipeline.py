@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import instruments, stems
+from ..analysis import cover as cover_qa
 from ..analysis.loudness import integrated_lufs
 from ..analysis.rhythm import estimate_tempo
 from ..analysis.similarity import cover_similarity
@@ -189,6 +190,7 @@ def render(
             sim = {"similarity": None, "reference": None, "margin": None}
         else:
             sim = cover_similarity(mix, cover, sr=sr)
+        cover_check = None if silent or cover_silent else _cover_check(mix, cover, sr=sr)
         qa: dict[str, Any] = {
             "song": str(song),
             "recipe": recipe.name,
@@ -209,6 +211,7 @@ def render(
             "cover_similarity": sim["similarity"],
             "cover_similarity_floor": sim["reference"],
             "cover_similarity_margin": sim["margin"],
+            "cover": cover_check,
             "stems": {name: recipe.stem(name).action for name in parts},
         }
 
@@ -222,6 +225,17 @@ def render(
     for w in warnings:
         log.warning(w)
     return result
+
+
+def _cover_check(original: np.ndarray, cover: np.ndarray, *, sr: int) -> dict[str, Any]:
+    """Cover detection (Qmax verdict, 2DFTM distance) against the original, and against an
+    unrelated recording as the floor."""
+    keys = ("qmax", "twodftm_distance", "is_cover", "threshold")
+    fo = cover_qa.features(original, sr=sr)
+    result = cover_qa.compare_features(fo, cover_qa.features(cover, sr=sr))
+    floor = cover_qa.compare_features(fo, cover_qa.reference_features())
+    return {**{k: result[k] for k in keys}, "reference": {k: floor[k] for k in keys},
+            "reference_song": cover_qa.REFERENCE_SONG.name}
 
 
 def _cut(mix: np.ndarray, *, song: Path, sr: int, start_s: float, seconds: float) -> np.ndarray:
