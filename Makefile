@@ -6,8 +6,9 @@ BIN    := $(VENV)/bin
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages the tests use: ffmpeg decodes containers libsndfile cannot (m4a/aac).
-TEST_DEBS := ffmpeg
+# Debian packages the tests use: ffmpeg decodes containers libsndfile cannot (m4a/aac);
+# chromium loads the HTML report headless.
+TEST_DEBS := ffmpeg chromium
 
 .PHONY: demo test bench lint sysdeps install clean
 

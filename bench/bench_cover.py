@@ -139,6 +139,34 @@ def build_items(args) -> list[dict]:
     return items
 
 
+def recipe_items(items: list[dict], args) -> list[dict]:
+    """Covers rendered by covermill itself (each recipe over each real source excerpt)."""
+    import tempfile
+
+    import soundfile as sf
+
+    from covermill.automation.pipeline import render
+    from covermill.recipes import load_recipe
+
+    out = []
+    source_of = {it["name"]: it for it in items if it["kind"] == "source"}
+    with tempfile.TemporaryDirectory(prefix="bench-cover-") as tmp:
+        for path in sorted(DATA.glob("*/*.ogg")):
+            it = source_of.get(path.stem.split("__")[-1][:28])
+            if it is None:
+                continue
+            src = Path(tmp) / f"src{it['source']}.wav"
+            sf.write(src, load_audio(path, sr=SR, stereo=False)[0][: int(args.seconds * SR)], SR)
+            for name in args.recipes:
+                t0 = time.perf_counter()
+                res = render(src, load_recipe(name), Path(tmp) / f"out{it['source']}-{name}")
+                y = load_audio(res.cover, sr=SR, stereo=False)[0]
+                out.append({"name": f"{it['name']} {name}", "source": it["source"], "kind": "cover",
+                            "feats": cover.features(y, sr=SR)})
+                print(f"{it['name']:<30} {name:<14} rendered in {time.perf_counter() - t0:.1f} s")
+    return out
+
+
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
 
@@ -169,8 +197,11 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", type=int, default=4, help="covers per source")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--write", type=Path, help="markdown file to update")
+    ap.add_argument("--recipes", default="pop_to_jazz,reggae",
+                    help="covermill recipes whose renders of every real source are covers too ('' for none)")
     ap.add_argument("--items", type=Path, help="pickle of the computed features: reused when it exists")
     args = ap.parse_args(argv)
+    args.recipes = [r for r in args.recipes.split(",") if r]
 
     t0 = time.perf_counter()
     if args.items and args.items.exists():
@@ -182,6 +213,18 @@ def main(argv=None) -> int:
         if args.items:
             with open(args.items, "wb") as fh:
                 pickle.dump((items, feat_s), fh)
+    n_rendered = 0
+    if args.recipes:
+        cache = args.items.with_suffix(".recipes.pkl") if args.items else None
+        if cache and cache.exists():
+            with open(cache, "rb") as fh:
+                rendered = pickle.load(fh)
+        else:
+            rendered = recipe_items(items, args)
+            if cache:
+                with open(cache, "wb") as fh:
+                    pickle.dump(rendered, fh)
+        items, n_rendered = items + rendered, len(rendered)
     sources = [i for i, it in enumerate(items) if it["kind"] == "source"]
     pairs, labels = [], []
     for q in sources:
@@ -246,7 +289,8 @@ def main(argv=None) -> int:
     lines = [
         f"{n_src} sources ({sum(not items[q]['name'].startswith('synth-') for q in sources)} real from "
         f"`../shared/data/librosa_data/`, up to {args.seconds:g} s; {args.synth} synthesized), {args.variants} covers each "
-        f"(±1..4 st, ±5..25 % tempo, EQ, noise 12..30 dB SNR, shifted start; synthesized covers re-instrumented); "
+        f"(±1..4 st, ±5..25 % tempo, EQ, noise 12..30 dB SNR, shifted start; synthesized covers re-instrumented)"
+        f"{f', plus {n_rendered} covers rendered by covermill (recipes ' + ', '.join(args.recipes) + ') of the real sources' if n_rendered else ''}; "
         f"{n_pos} cover pairs, {n_neg} non-cover pairs. Features for {len(items)} items: {feat_s:.0f} s. "
         f"{platform.processor() or platform.machine()}, 2 shared CPU cores, Python {platform.python_version()}, {date.today()}.",
         "",
