@@ -139,6 +139,77 @@ def build_items(args) -> list[dict]:
     return items
 
 
+SLAKH = REPO.parent / "shared" / "data" / "mirdata_fixtures" / "slakh" / "babyslakh_16k"
+SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+
+
+def _slakh_midi(track: Path):
+    import mido
+
+    if (track / "all_src.mid").exists():
+        return mido.MidiFile(track / "all_src.mid")
+    parts = [mido.MidiFile(f) for f in sorted((track / "MIDI").glob("*.mid"))]
+    if not parts or len({p.ticks_per_beat for p in parts}) != 1:
+        return None
+    merged = mido.MidiFile(type=1, ticks_per_beat=parts[0].ticks_per_beat)
+    for p in parts:
+        merged.tracks.extend(p.tracks)
+    return merged
+
+
+def _fluidsynth(mid, seconds: float, tmp: Path) -> np.ndarray:
+    import subprocess
+
+    import soundfile as sf
+
+    path, wav = tmp / "x.mid", tmp / "x.wav"
+    mid.save(path)
+    subprocess.run(["fluidsynth", "-ni", "-q", "-F", str(wav), "-r", str(SR), str(SOUNDFONT), str(path)],
+                   check=True, capture_output=True)
+    y, _ = sf.read(wav, dtype="float32", always_2d=True)
+    y = y.mean(axis=1)
+    start = int(np.argmax(np.abs(y) > 1e-3))  # skip the MIDI's leading silence
+    return y[start : start + int(seconds * SR)]
+
+
+def midi_items(first_source: int, args, rng: np.random.Generator) -> list[dict]:
+    """Slakh MIDI rendered with FluidSynth; covers re-instrumented (other GM programs), transposed
+    and re-timed in the MIDI itself."""
+    import copy
+    import shutil
+    import tempfile
+
+    if not SLAKH.exists() or not SOUNDFONT.exists() or shutil.which("fluidsynth") is None:
+        print("no Slakh MIDI, FluidR3_GM soundfont or fluidsynth: MIDI covers skipped")
+        return []
+    out = []
+    with tempfile.TemporaryDirectory(prefix="bench-midi-") as tmp:
+        for track in sorted(SLAKH.glob("Track*")):
+            mid = _slakh_midi(track)
+            if mid is None:
+                continue
+            sid = first_source + len({it["source"] for it in out})
+            t0 = time.perf_counter()
+            out.append({"name": f"slakh-{track.name}", "source": sid, "kind": "source",
+                        "feats": cover.features(_fluidsynth(mid, args.seconds, Path(tmp)), sr=SR)})
+            for v in range(args.variants):
+                semitones, ratio = random_params(rng)
+                var = copy.deepcopy(mid)
+                for t in var.tracks:
+                    for msg in t:
+                        if msg.type in ("note_on", "note_off") and msg.channel != 9:
+                            msg.note = int(np.clip(msg.note + semitones, 0, 127))
+                        elif msg.type == "program_change" and msg.channel != 9:
+                            msg.program = int(rng.integers(0, 96))
+                        elif msg.type == "set_tempo":
+                            msg.tempo = int(round(msg.tempo / ratio))
+                y = _fluidsynth(var, args.seconds / ratio, Path(tmp))
+                out.append({"name": f"slakh-{track.name} v{v} ({semitones:+d} st, x{ratio:.2f}, GM programs)",
+                            "source": sid, "kind": "cover", "feats": cover.features(y, sr=SR)})
+            print(f"slakh-{track.name:<24} {1 + args.variants} items in {time.perf_counter() - t0:.1f} s")
+    return out
+
+
 def recipe_items(items: list[dict], args) -> list[dict]:
     """Covers rendered by covermill itself (each recipe over each real source excerpt)."""
     import tempfile
@@ -213,6 +284,17 @@ def main(argv=None) -> int:
         if args.items:
             with open(args.items, "wb") as fh:
                 pickle.dump((items, feat_s), fh)
+    midi_cache = args.items.with_suffix(".midi.pkl") if args.items else None
+    if midi_cache and midi_cache.exists():
+        with open(midi_cache, "rb") as fh:
+            midis = pickle.load(fh)
+    else:
+        midis = midi_items(1 + max(it["source"] for it in items), args, np.random.default_rng(args.seed + 1))
+        if midi_cache:
+            with open(midi_cache, "wb") as fh:
+                pickle.dump(midis, fh)
+    n_items = len(items) + len(midis)
+    items = items + midis
     n_rendered = 0
     if args.recipes:
         cache = args.items.with_suffix(".recipes.pkl") if args.items else None
@@ -287,11 +369,12 @@ def main(argv=None) -> int:
 
     n_pos, n_neg = int(labels.sum()), int((1 - labels).sum())
     lines = [
-        f"{n_src} sources ({sum(not items[q]['name'].startswith('synth-') for q in sources)} real from "
-        f"`../shared/data/librosa_data/`, up to {args.seconds:g} s; {args.synth} synthesized), {args.variants} covers each "
+        f"{n_src} sources ({sum(not items[q]['name'].startswith(('synth-', 'slakh-')) for q in sources)} real from "
+        f"`../shared/data/librosa_data/`, up to {args.seconds:g} s; {args.synth} synthesized; {len(midis) // (1 + args.variants)} "
+        f"Slakh MIDI rendered with FluidSynth, covers re-instrumented with random GM programs), {args.variants} covers each "
         f"(±1..4 st, ±5..25 % tempo, EQ, noise 12..30 dB SNR, shifted start; synthesized covers re-instrumented)"
         f"{f', plus {n_rendered} covers rendered by covermill (recipes ' + ', '.join(args.recipes) + ') of the real sources' if n_rendered else ''}; "
-        f"{n_pos} cover pairs, {n_neg} non-cover pairs. Features for {len(items)} items: {feat_s:.0f} s. "
+        f"{n_pos} cover pairs, {n_neg} non-cover pairs. Features for the first {n_items - len(midis)} items: {feat_s:.0f} s. "
         f"{platform.processor() or platform.machine()}, 2 shared CPU cores, Python {platform.python_version()}, {date.today()}.",
         "",
         "| method | binary accuracy (2-fold CV) | balanced accuracy (2-fold CV) | accuracy, all-data threshold | ROC AUC | MAP | triplet accuracy | s / pair (cached) | calibrated threshold |",

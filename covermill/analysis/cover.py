@@ -7,7 +7,9 @@ Two measures on beat-synchronous chroma (tempo changes drop out with the beat gr
   mutual nearest neighbours (:func:`librosa.segment.cross_similarity`), and the longest
   gapped diagonal path through it (:func:`librosa.sequence.rqa`, knight moves, so local
   tempo deviations up to 2:1 are followed). The score is divided by the shorter song's
-  beat count: 0 (nothing shared) .. about 1 (the whole song recurs). **The QA verdict.**
+  beat count: 0 (nothing shared) .. 1 (the whole song recurs). When the beat tracker
+  chose another metrical level in one song (half, 3:2, double time), that song is also
+  compared resampled to the other's beat rate. **The QA verdict.**
 - :func:`twodftm` — Bertin-Mahieux & Ellis (2012), the paper's feature: chroma raised to a
   power (1.96), cut into 75-beat patches, the magnitude of each patch's 2D Fourier
   transform (invariant to transposition and to the patch's position), median over
