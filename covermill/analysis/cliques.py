@@ -130,12 +130,26 @@ def average_precision(scores: np.ndarray, relevant: np.ndarray) -> float:
     return float(np.mean(hits[relevant] / (np.flatnonzero(relevant) + 1)))
 
 
-def evaluate_knn(X, y, *, n_neighbors: int = 25) -> dict:
+def pca_project(X, n_components: int = 50) -> np.ndarray:
+    """Rows of ``X`` projected on their first ``n_components`` principal axes (Bertin-Mahieux &
+    Ellis reduce 2DFTM vectors to 50 dimensions this way); fewer when there are fewer rows."""
+    X = np.asarray(X, dtype=np.float64)
+    if n_components < 1:
+        raise ParameterError(f"n_components={n_components} must be >= 1")
+    centred = X - X.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return centred @ vt[: min(n_components, vt.shape[0])].T
+
+
+def evaluate_knn(X, y, *, n_neighbors: int = 25, pca_components: int | None = None) -> dict:
     """Leave-one-out clique accuracy and MAP (every track queries all others by distance).
 
-    Returns ``{"accuracy", "map", "n_tracks", "n_cliques", "n_neighbors"}``.
+    ``pca_components`` first projects the vectors with :func:`pca_project` (unsupervised,
+    fitted on all rows). Returns ``{"accuracy", "map", "n_tracks", "n_cliques", "n_neighbors"}``.
     """
     X, y = _check_xy(X, y)
+    if pca_components is not None:
+        X = pca_project(X, pca_components)
     if len(X) < 2:
         raise ParameterError(f"need at least 2 tracks to evaluate cliques; got {len(X)}")
     pred = CliqueKNN(n_neighbors).fit(X, y).predict(X, exclude_self=True)

@@ -86,6 +86,17 @@ def test_knn_predicts_new_points(rng):
         CliqueKNN().fit(X, y[:-1])
 
 
+def test_pca_keeps_cliques_apart(rng):
+    from covermill.analysis.cliques import pca_project
+
+    X, y = synthetic_cliques(rng, dim=100)
+    Z = pca_project(X, 10)
+    assert Z.shape == (48, 10)
+    assert np.allclose(Z.mean(axis=0), 0, atol=1e-9)
+    assert np.all(np.diff(Z.var(axis=0)) <= 1e-9)  # components by decreasing variance
+    assert evaluate_knn(X, y, n_neighbors=3, pca_components=10)["accuracy"] == 1.0
+
+
 def test_average_precision():
     assert average_precision(np.array([3.0, 2.0, 1.0]), np.array([1, 0, 1])) == pytest.approx((1 + 2 / 3) / 2)
     assert average_precision(np.array([1.0, 2.0]), np.array([0, 0])) == 0.0

@@ -24,13 +24,13 @@ def unrelated_song(*, bpm: float = 112.0, bars: int = 16, seed: int = 5) -> np.n
 
 @pytest.fixture(scope="module")
 def feats():
-    original = song(bars=24, seed=0, sr=SR)
+    original = song(bars=16, seed=0, sr=SR)
     return {
         "original": cover.features(original, sr=SR),
         # the same song three semitones up, 15 % slower (Rubber Band)
         "stretched": cover.features(stretch(original[:1], sr=SR, time_ratio=0.85, semitones=3.0), sr=SR),
         # the song performed again: 2 semitones down at 96 BPM
-        "performed": cover.features(song(bars=24, seed=0, sr=SR, transpose=-2, bpm=96.0), sr=SR),
+        "performed": cover.features(song(bars=16, seed=0, sr=SR, transpose=-2, bpm=96.0), sr=SR),
         "unrelated": cover.features(unrelated_song(), sr=SR),
     }
 
