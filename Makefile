@@ -7,8 +7,9 @@ export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests use: ffmpeg decodes containers libsndfile cannot (m4a/aac);
-# rubberband-cli is the command line behind the alternate pyrubberband stretcher.
-TEST_DEBS := ffmpeg rubberband-cli
+# rubberband-cli is the command line behind the alternate pyrubberband stretcher;
+# chromium loads the HTML report headless.
+TEST_DEBS := ffmpeg rubberband-cli chromium
 
 .PHONY: demo test bench models lint sysdeps install clean
 

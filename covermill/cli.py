@@ -290,5 +290,61 @@ def instruments_list() -> None:
         click.echo(f"{name:<16} built-in  {desc}")
 
 
+@main.group("qa")
+def qa_group() -> None:
+    """Quality checks: is a cover still recognisably a cover?"""
+
+
+@qa_group.command("cover")
+@click.argument("original", type=click.Path(path_type=Path))
+@click.argument("candidate", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--threshold", type=float, default=None, help="Qmax threshold (default: the calibrated one).")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the feature cache.")
+def qa_cover(original: Path, candidate: Path, as_json: bool, threshold: float | None, no_cache: bool) -> None:
+    """Is CANDIDATE a cover of ORIGINAL? Qmax (verdict) and 2DFTM distance."""
+    from .analysis import cover
+
+    cache = False if no_cache else None
+    a = cover.features_from_file(original, cache_dir=cache)
+    b = cover.features_from_file(candidate, cache_dir=cache)
+    result = cover.compare_features(a, b, threshold=cover.QMAX_THRESHOLD if threshold is None else threshold)
+    if as_json:
+        click.echo(json.dumps({"original": str(original), "candidate": str(candidate), **result}))
+        return
+    verdict = "a cover" if result["is_cover"] else "NOT a cover"
+    click.echo(f"qmax             {result['qmax']:.4f} (cover when >= {result['threshold']})")
+    click.echo(f"2DFTM distance   {result['twodftm_distance']:.4f} (cover when <= {result['twodftm_threshold']})")
+    click.echo(f"verdict          {candidate} is {verdict} of {original}")
+
+
+@qa_group.command("cliques")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("-k", "--neighbors", type=click.IntRange(min=1), default=25, show_default=True,
+              help="Neighbours of the kNN vote (capped at the number of other tracks).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def qa_cliques(folder: Path, neighbors: int, as_json: bool) -> None:
+    """kNN clique accuracy and MAP (2DFTM) over FOLDER/<clique>/<audio files>."""
+    import numpy as np
+
+    from .analysis import cover
+    from .analysis.cliques import clique_folders, evaluate_knn
+
+    groups = clique_folders(folder)
+    X, y = [], []
+    for name, files in groups.items():
+        for f in files:
+            X.append(cover.features_from_file(f).twodftm)
+            y.append(name)
+    k = min(neighbors, len(X) - 1)
+    result = evaluate_knn(np.stack(X), np.array(y), n_neighbors=k)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{result['n_tracks']} tracks in {result['n_cliques']} cliques, k={result['n_neighbors']}")
+    click.echo(f"clique accuracy  {result['accuracy']:.3f} (leave one out)")
+    click.echo(f"MAP              {result['map']:.3f}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

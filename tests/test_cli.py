@@ -32,6 +32,9 @@ def check_outputs(out, *, silent=False):
     assert QA_KEYS <= set(qa)
     assert {"source_bpm", "cover_bpm"} <= set(qa["tempo"])
     assert (out / "recipe.yaml").is_file()
+    report = (out / "report.html").read_text()
+    assert report.startswith("<!DOCTYPE html>") and qa["outputs"]["report"] == "report.html"
+    assert report.count("data:image/png;base64,") == (0 if silent else 4)
     cover, sr = sf.read(out / "cover.wav", always_2d=True)
     assert sr == SR and cover.shape[1] == 2 and np.all(np.isfinite(cover))
     assert sorted(p.name for p in (out / "stems").iterdir()) == ["bass.wav", "drums.wav", "other.wav", "vocals.wav"]
@@ -40,6 +43,11 @@ def check_outputs(out, *, silent=False):
     assert not [p for p in out.parent.iterdir() if ".staging-" in p.name or p.name.endswith(".part")]
     if silent:
         assert np.max(np.abs(cover)) == 0
+        assert qa["cover"] is None
+    else:
+        keys = {"qmax", "twodftm_distance", "is_cover", "threshold"}
+        assert keys <= set(qa["cover"]) and keys <= set(qa["cover"]["reference"])
+        assert 0 <= qa["cover"]["reference"]["qmax"] <= 1
     return qa, cover
 
 
@@ -170,6 +178,8 @@ def test_demo_song_end_to_end(tmp_path):
     assert qa["cover_similarity"] > qa["cover_similarity_floor"] + 0.15
     g = qa["genre"]  # the cover moves toward jazz
     assert g["model_class"] == "jazz" and g["target_prob_cover"] > g["target_prob_original"]
+    assert qa["cover"]["is_cover"] and not qa["cover"]["reference"]["is_cover"]
+    assert qa["cover"]["qmax"] > qa["cover"]["reference"]["qmax"] + 0.2
 
 
 def test_excerpt_renders_only_that_part(tmp_path, quick_recipe):

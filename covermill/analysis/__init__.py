@@ -5,4 +5,6 @@
 - :mod:`.similarity` key-invariant, tempo-invariant cover similarity
 - :mod:`.genre_features` the Kaggle GTZAN table's 58 librosa features of a recording
 - :mod:`.genre`      genre classifiers on those features: nested-CV evaluation, skops persistence
+- :mod:`.cover`      cover detection: Qmax on a cross-recurrence plot (the verdict), 2DFTM vectors
+- :mod:`.cliques`    SecondHandSongs clique lists, kNN clique model (accuracy, MAP)
 """

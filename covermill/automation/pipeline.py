@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import instruments, stems
+from ..analysis import cover as cover_qa
 from ..analysis.loudness import integrated_lufs
 from ..analysis.rhythm import estimate_tempo
 from ..analysis.similarity import cover_similarity
@@ -37,6 +38,7 @@ from ..fsutil import write_text_atomic
 from ..recipes import Recipe, recipe_to_yaml
 from .master import master
 from .mixer import audible, mix_cover
+from .report import render_report
 from .tempo import tempo_ratio
 
 log = logging.getLogger(__name__)
@@ -113,7 +115,8 @@ def render(
     """Render ``song`` as a cover following ``recipe`` into ``out_dir``.
 
     Writes ``cover.wav``, ``stems/<name>.wav`` (the separated stems, source tempo),
-    ``recipe.yaml`` (the resolved recipe) and ``qa.json``. The input file is only read.
+    ``recipe.yaml`` (the resolved recipe), ``qa.json`` and ``report.html`` (a self-contained
+    page: spectrograms, beat chroma, cross-recurrence plot, verdict). The input file is only read.
     ``excerpt=(start_s, seconds)`` renders only that part of the song (for quick listening
     while a recipe is tuned).
     """
@@ -181,6 +184,7 @@ def render(
             sim = {"similarity": None, "reference": None, "margin": None}
         else:
             sim = cover_similarity(mix, cover, sr=sr)
+        cover_check, feats = (None, None) if silent or cover_silent else _cover_check(mix, cover, sr=sr)
         qa: dict[str, Any] = {
             "song": str(song),
             "recipe": recipe.name,
@@ -202,14 +206,17 @@ def render(
             "cover_similarity_floor": sim["reference"],
             "cover_similarity_margin": sim["margin"],
             "genre": _genre_qa(mix, cover, recipe=recipe, sr=sr, silent=silent or cover_silent, warnings=warnings),
+            "cover": cover_check,
             "stems": {name: recipe.stem(name).action for name in parts},
         }
 
     with clock.stage("write"):
-        _write_audio(out, cover=cover, parts=parts, recipe=recipe, sr=sr)
+        report = render_report(original=mix, cover=cover, sr=sr, qa={**qa, "warnings": warnings}, features=feats)
+        _write_audio(out, cover=cover, parts=parts, recipe=recipe, sr=sr, texts={"report.html": report})
     qa["stages"] = dict(clock.seconds)
     qa["warnings"] = list(warnings)
-    qa["outputs"] = {"cover": "cover.wav", "stems": {n: f"stems/{n}.wav" for n in parts}, "recipe": "recipe.yaml"}
+    qa["outputs"] = {"cover": "cover.wav", "stems": {n: f"stems/{n}.wav" for n in parts}, "recipe": "recipe.yaml",
+                     "report": "report.html"}
     write_text_atomic(out / "qa.json", json.dumps(qa, indent=2, allow_nan=False) + "\n")
     result = RenderResult(out, out / "cover.wav", {n: out / f"stems/{n}.wav" for n in parts}, qa, warnings)
     for w in warnings:
@@ -240,6 +247,16 @@ def _genre_qa(original, cover, *, recipe: Recipe, sr: int, silent: bool, warning
     qa["original"] = before
     qa["cover"] = after
     return qa
+def _cover_check(original: np.ndarray, cover: np.ndarray, *, sr: int) -> tuple[dict[str, Any], tuple]:
+    """Cover detection (Qmax verdict, 2DFTM distance) against the original, and against an
+    unrelated recording as the floor; also returns the two songs' features (for the report)."""
+    keys = ("qmax", "twodftm_distance", "is_cover", "threshold")
+    fo, fc = cover_qa.features(original, sr=sr), cover_qa.features(cover, sr=sr)
+    result = cover_qa.compare_features(fo, fc)
+    floor = cover_qa.compare_features(fo, cover_qa.reference_features())
+    check = {**{k: result[k] for k in keys}, "reference": {k: floor[k] for k in keys},
+             "reference_song": cover_qa.REFERENCE_SONG.name}
+    return check, (fo, fc)
 
 
 def _cut(mix: np.ndarray, *, song: Path, sr: int, start_s: float, seconds: float) -> np.ndarray:
@@ -252,7 +269,7 @@ def _cut(mix: np.ndarray, *, song: Path, sr: int, start_s: float, seconds: float
     return np.ascontiguousarray(part)
 
 
-def _write_audio(out: Path, *, cover, parts, recipe, sr) -> None:
+def _write_audio(out: Path, *, cover, parts, recipe, sr, texts: dict[str, str] | None = None) -> None:
     """Render files into a staging folder beside ``out``, then move each into place."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
@@ -262,9 +279,11 @@ def _write_audio(out: Path, *, cover, parts, recipe, sr) -> None:
         for name, audio in parts.items():
             save_audio(staging / "stems" / f"{name}.wav", audio, sr=sr, subtype="FLOAT", clip="none")
         (staging / "recipe.yaml").write_text(recipe_to_yaml(recipe), encoding="utf-8")
+        for name, text in (texts or {}).items():
+            (staging / name).write_text(text, encoding="utf-8")
         out.mkdir(parents=True, exist_ok=True)
         (out / "stems").mkdir(exist_ok=True)
-        for rel in ["cover.wav", "recipe.yaml", *[f"stems/{name}.wav" for name in parts]]:
+        for rel in ["cover.wav", "recipe.yaml", *(texts or {}), *[f"stems/{name}.wav" for name in parts]]:
             os.replace(staging / rel, out / rel)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
