@@ -71,6 +71,24 @@ def _recurrence_png(a: np.ndarray, b: np.ndarray) -> str:
     return _png(fig)
 
 
+def _genre_png(before: dict[str, float], after: dict[str, float], target: str | None) -> str:
+    from matplotlib.figure import Figure
+
+    genres = sorted(set(before) | set(after))
+    fig = Figure(figsize=(7, 0.35 * len(genres) + 1.0))
+    ax = fig.add_subplot()
+    y = np.arange(len(genres))
+    ax.barh(y - 0.2, [before.get(g, 0) for g in genres], height=0.4, label="original", color="#8c8c8c")
+    ax.barh(y + 0.2, [after.get(g, 0) for g in genres], height=0.4, label="cover", color="#1f77b4")
+    ax.set_yticks(y, [f"{g} (target)" if g == target else g for g in genres])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("taste-model probability")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return _png(fig)
+
+
 def _row(name: str, value: Any) -> str:
     return f"<tr><th>{html.escape(name)}</th><td>{html.escape('—' if value is None else str(value))}</td></tr>"
 
@@ -110,6 +128,13 @@ def render_report(*, original: np.ndarray, cover: np.ndarray, sr: int, qa: dict[
         _row("true peak (dBTP)", qa.get("true_peak_db")),
         _row("duration (s)", f"{qa.get('source_duration_s')} → {qa.get('duration_s')}"),
     ])
+    genre_images = []
+    genre = qa.get("genre") or {}
+    if genre.get("original") and genre.get("cover"):
+        genre_images.append((f"Genre before and after (target: {genre.get('target')})",
+                             _genre_png(genre["original"], genre["cover"], genre.get("model_class"))))
+        rows += _row("genre", f"{genre.get('original_top')} → {genre.get('cover_top')}; P({genre.get('model_class')}) "
+                              f"{genre.get('target_prob_original')} → {genre.get('target_prob_cover')}")
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>covermill report: "
              f"{html.escape(str(qa.get('song', '')))}</title><style>{_STYLE}</style></head><body>",
              f"<h1>covermill report: {html.escape(str(qa.get('song', '')))} as {html.escape(str(qa.get('recipe', '')))}</h1>",
@@ -122,6 +147,7 @@ def render_report(*, original: np.ndarray, cover: np.ndarray, sr: int, qa: dict[
         a, b = features
         images.append(("Beat chroma", _chroma_png([("original", a.chroma), ("cover", b.chroma)])))
         images.append(("Cross-recurrence plot (Qmax follows its longest diagonal)", _recurrence_png(a.chroma, b.chroma)))
+    images += genre_images
     for title, data in images:
         parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
     for w in qa.get("warnings", []):
