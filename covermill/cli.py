@@ -231,12 +231,26 @@ def instruments_group() -> None:
 
 
 @instruments_group.command("list")
-def instruments_list() -> None:
+@click.option("--instruments-dir", type=click.Path(path_type=Path), help="Also list the instrument files in this folder.")
+def instruments_list(instruments_dir: Path | None) -> None:
     """Available instruments."""
     from . import instruments
 
-    for name, desc in instruments.available().items():
-        click.echo(f"{name:<16} built-in  {desc}")
+    builtin = instruments.available()
+    for name, desc in instruments.available(instruments_dir=instruments_dir).items():
+        origin = "user" if instruments_dir is not None and (instruments_dir / f"{name}.yaml").is_file() else "built-in"
+        click.echo(f"{name:<16} {origin:<9} {desc or builtin.get(name, '')}")
+
+
+@instruments_group.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def instruments_validate(files: tuple[Path, ...]) -> None:
+    """Check instrument YAML files; the first problem is reported as FILE:LINE."""
+    from .instruments import load_timbre
+
+    for path in files:
+        timbre = load_timbre(path)
+        click.echo(f"{path}: ok ({timbre.name}, {timbre.range_hz[0]:g}-{timbre.range_hz[1]:g} Hz)")
 
 
 if __name__ == "__main__":  # pragma: no cover
