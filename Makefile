@@ -7,8 +7,9 @@ export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests use: ffmpeg decodes containers libsndfile cannot (m4a/aac);
-# rubberband-cli is the command line behind the alternate pyrubberband stretcher.
-TEST_DEBS := ffmpeg rubberband-cli
+# rubberband-cli is the command line behind the alternate pyrubberband stretcher;
+# fluidsynth + fluid-soundfont-gm render MIDI re-voiced stems (FluidR3 General MIDI soundfont).
+TEST_DEBS := ffmpeg rubberband-cli fluidsynth fluid-soundfont-gm
 
 .PHONY: demo test bench lint sysdeps install clean
 
@@ -21,6 +22,9 @@ $(VENV)/.torch:
 
 $(VENV)/.installed: $(VENV)/.torch pyproject.toml constraints.txt
 	$(BIN)/pip install -q -e '.[test]'
+	# basic-pitch without its TensorFlow pin (tensorflow<2.15.1 on Linux/3.11): we run its shipped
+	# ONNX model with onnxruntime; its light deps (onnxruntime, pretty_midi, mir_eval, resampy) are ours
+	$(BIN)/pip install -q --no-deps basic-pitch==0.4.0
 	touch $@
 
 install: $(VENV)/.installed
