@@ -247,7 +247,7 @@ def _instruments(recipe: Recipe, *, soundfont, instruments_dir, root) -> dict[st
         if spec.action != "revoice":
             continue
         rv = spec.revoice
-        if rv.midi_program is None:
+        if rv.instrument is not None:
             voices[name] = instruments.get(rv.instrument, instruments_dir=instruments_dir)
             continue
         font = soundfont
@@ -255,7 +255,10 @@ def _instruments(recipe: Recipe, *, soundfont, instruments_dir, root) -> dict[st
             font = Path(root or ".") / Path(rv.soundfont).expanduser()
         feel = {k: v for k, v in (("quantize", rv.quantize), ("swing", rv.swing), ("velocity_scale", rv.velocity_scale),
                                   ("octave_shift", rv.octave_shift)) if v is not None}
-        voices[name] = instruments.get_midi(rv.midi_program, soundfont=font, **feel)
+        if rv.drum_kit is not None:
+            voices[name] = instruments.get_drums(rv.drum_kit, soundfont=font, **feel)
+        else:
+            voices[name] = instruments.get_midi(rv.midi_program, soundfont=font, **feel)
         voices[name].check()
     return voices
 

@@ -45,4 +45,12 @@ def get_midi(program: str | int, **params) -> Instrument:
     return MidiInstrument(program, **params)
 
 
-__all__ = ["Instrument", "ParametricInstrument", "Timbre", "available", "get", "get_midi", "load_timbre"]
+def get_drums(kit: str | int = "standard", **params) -> Instrument:
+    """Re-voice drum onsets (kick/snare/hi-hat) to General MIDI drum ``kit`` (e.g. ``"brush"``); see
+    :class:`~covermill.instruments.drums.DrumKitInstrument` for ``params``."""
+    from .drums import DrumKitInstrument
+
+    return DrumKitInstrument(kit, **params)
+
+
+__all__ = ["Instrument", "ParametricInstrument", "Timbre", "available", "get", "get_drums", "get_midi", "load_timbre"]

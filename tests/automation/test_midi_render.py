@@ -24,6 +24,7 @@ stems:
   other: {revoice: {midi_program: "Electric Piano 1", swing: 0.6, quantize: 0.5}}
   vocals: {action: mute}
   bass: {revoice: {midi_program: 32}}
+  drums: {revoice: {drum_kit: brush}}
 tempo: {ratio: 0.9}
 """
 
@@ -38,11 +39,14 @@ def test_builtin_piano_trio_mixes_midi_and_parametric():
     r = load_recipe("pop_to_piano_trio")
     assert r.stem("other").revoice.midi_program == "Acoustic Grand Piano"
     assert r.stem("vocals").revoice.instrument == "vibraphone"
+    assert r.stem("drums").revoice.drum_kit == "brush"
 
 
 @pytest.mark.parametrize(("text", "message"), [
     ("name: x\nstems:\n  other:\n    revoice: {midi_program: Kazoo}\n",
      r"r.yaml:4: stems.other.revoice.midi_program: unknown General MIDI program 'Kazoo'"),
+    ("name: x\nstems:\n  drums:\n    revoice: {drum_kit: bongos}\n", r"r.yaml:4: .*unknown drum kit 'bongos'"),
+    ("name: x\nstems:\n  drums:\n    revoice: {drum_kit: brush, octave_shift: 1}\n", r"octave_shift does not apply"),
     ("name: x\nstems:\n  other:\n    revoice: {midi_program: 300}\n", r"r.yaml:4: .*0-127"),
     ("name: x\nstems:\n  other:\n    revoice: {midi_program: 0, instrument: flute}\n", r"exactly one of"),
     ("name: x\nstems:\n  other:\n    revoice: {instrument: flute, swing: 0.6}\n", r"swing only apply to `midi_program`"),
@@ -68,7 +72,9 @@ def test_render_writes_midi_per_stem(tmp_path):
     recipe = load_recipe(recipe_file(tmp_path, MIXED))
     result = render(path, recipe, tmp_path / "out", recipe_root=tmp_path)
     qa = json.loads(result.qa_path.read_text())
-    assert qa["outputs"]["midi"] == {"other": "midi/other.mid", "bass": "midi/bass.mid"}
+    assert qa["outputs"]["midi"] == {"other": "midi/other.mid", "bass": "midi/bass.mid", "drums": "midi/drums.mid"}
+    drums = pretty_midi.PrettyMIDI(str(tmp_path / "out" / "midi" / "drums.mid")).instruments[0]
+    assert drums.is_drum and drums.program == 40 and len(drums.notes) >= 10  # conftest.song's clicks
     assert set(qa["outputs"]) == {"cover", "stems", "recipe", "midi"}
     bass = pretty_midi.PrettyMIDI(str(tmp_path / "out" / "midi" / "bass.mid"))
     assert bass.instruments[0].program == 32
