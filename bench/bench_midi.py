@@ -20,6 +20,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import sys
 import time
 from pathlib import Path
@@ -70,6 +71,12 @@ def score(ref_notes, est_notes) -> tuple[float, float]:
     return f_on, f_off
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children (FluidSynth)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0, help="length of each transcribed stem")
@@ -86,7 +93,7 @@ def main(argv=None) -> int:
     transcribe(warm, sr=SR)
     beat_times(warm, sr=SR)
     load_start = os.getloadavg()[0]
-    rows, totals = [], {"audio": 0.0, "render": 0.0, "transcribe": 0.0, "on": [], "off": [], "n": 0}
+    rows, totals = [], {"audio": 0.0, "render": 0.0, "transcribe": 0.0, "transcribe_cpu": 0.0, "on": [], "off": [], "n": 0}
     for midi_path in sorted((SLAKH / "MIDI").glob("*.mid")):
         ref = cropped(midi_path, args.seconds)
         if not ref.instruments or not ref.instruments[0].notes:
@@ -96,9 +103,10 @@ def main(argv=None) -> int:
         audio = render_midi(ref, sr=SR)
         t_render = time.perf_counter() - t0
         audio = audio[:, : int(args.seconds * SR)]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         est = transcribe(audio, sr=SR)
         t_tx = time.perf_counter() - t0
+        totals["transcribe_cpu"] += cpu_seconds() - c0
         f_on, f_off = score(inst.notes, est)
         dur = audio.shape[1] / SR
         name = pretty_midi.program_to_instrument_name(inst.program)
@@ -116,9 +124,9 @@ def main(argv=None) -> int:
     harmonic.instruments = [i for i in harmonic.instruments if not 32 <= i.program <= 39]
     stem = render_midi(harmonic, sr=SR)[:, : int(args.revoice_seconds * SR)]
     voice = MidiInstrument("Acoustic Grand Piano", quantize=0.3, swing=0.6, velocity_scale=0.9)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     out = voice.revoice(stem, sr=SR, time_ratio=0.9)
-    t_whole = time.perf_counter() - t0
+    t_whole, c_whole = time.perf_counter() - t0, cpu_seconds() - c0
     whole_dur = stem.shape[1] / SR
     t0 = time.perf_counter()
     render_midi(voice.midi_, sr=SR)
@@ -140,12 +148,15 @@ def main(argv=None) -> int:
         f"**{totals['audio'] / totals['render']:.0f}x** | **{totals['audio'] / totals['transcribe']:.1f}x** |",
         "",
         "F1 is mir_eval's note F1 (onset tolerance 50 ms; with offsets also offset within max(50 ms, 20 % of the note)), "
-        "the mean over stems in the last row; x realtime = audio seconds / wall seconds.",
+        "the mean over stems in the last row; x realtime = audio seconds / wall seconds. Transcription CPU time: "
+        f"{totals['transcribe_cpu']:.1f} s for {totals['audio']:.0f} s of audio "
+        f"({totals['audio'] / totals['transcribe_cpu']:.1f}x realtime per CPU-second, all threads summed).",
         "",
         f"Whole MIDI re-voice (transcribe + feel + FluidSynth render, `MidiInstrument('Acoustic Grand Piano', "
         f"quantize=0.3, swing=0.6)`, time ratio 0.9) of a {whole_dur:.0f} s polyphonic stem (Track00001's harmonic "
-        f"instruments mixed, {n_played} notes played): **{t_whole:.1f} s, {whole_dur / t_whole:.1f}x realtime** "
-        f"(target >= 5x); its FluidSynth render alone: {t_render_whole:.1f} s "
+        f"instruments mixed, {n_played} notes played): **{t_whole:.1f} s wall, {whole_dur / t_whole:.1f}x realtime** "
+        f"(target >= 5x); CPU time {c_whole:.1f} s (process + FluidSynth, all threads), "
+        f"{whole_dur / c_whole:.1f}x realtime per CPU-second; its FluidSynth render alone: {t_render_whole:.1f} s "
         f"({out.shape[1] / SR / t_render_whole:.0f}x realtime).",
     ])
     print(table)

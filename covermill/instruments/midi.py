@@ -190,7 +190,9 @@ def beat_times(y: np.ndarray, *, sr: int) -> np.ndarray:
 
     mono = np.asarray(y, np.float32)
     mono = mono.mean(axis=0) if mono.ndim == 2 else mono
-    _, beats = librosa.beat.beat_track(y=mono, sr=sr, hop_length=512, units="time")
+    if sr > BP_SR:  # beats need no more than 11 kHz of bandwidth; half the work at 44.1 kHz
+        mono, sr = resample(mono[None], sr_in=sr, sr_out=BP_SR)[0], BP_SR
+    _, beats = librosa.beat.beat_track(y=mono, sr=sr, hop_length=256, units="time")
     beats = np.asarray(beats, float)
     if len(beats) < 2:
         return beats

@@ -80,3 +80,20 @@ def test_user_copy_in_instruments_dir(tmp_path):
     assert inst.timbre.n_harmonics == 6
     with pytest.raises(ParameterError, match="unknown instrument 'dark_cello'"):
         instruments.get("dark_cello")
+
+
+def test_cli_validate_and_list(tmp_path):
+    from click.testing import CliRunner
+
+    from covermill.cli import main
+
+    good = _copy(tmp_path, new_name="my_cello")
+    runner = CliRunner()
+    result = runner.invoke(main, ["instruments", "validate", str(good)])
+    assert result.exit_code == 0 and "ok (my_cello, 65-700 Hz)" in result.output
+    listed = runner.invoke(main, ["instruments", "list", "--instruments-dir", str(tmp_path)]).output
+    assert "my_cello         user" in listed and "cello            built-in" in listed
+    assert "  0  Acoustic Grand Piano" in runner.invoke(main, ["instruments", "list", "--midi"]).output
+    bad = _copy(tmp_path, edit=lambda s: s.replace("q: 2.0", "q: 99"))
+    result = runner.invoke(main, ["instruments", "validate", str(bad)])
+    assert result.exit_code == 1 and "cello.yaml:16: body.0.q:" in result.output
