@@ -144,3 +144,27 @@ def test_stem_without_notes_is_one_clear_line(kind, rng):
         inst.revoice(y.astype(np.float32), sr=SR)
     assert "\n" not in str(info.value)
     assert inst.midi_.instruments[0].notes == []
+
+
+@needs_fluidsynth
+def test_same_notes_as_basic_pitch_predict_with_its_onnx_model(tmp_path, capsys):
+    """Our array windowing + onnxruntime reproduce basic-pitch's own file-based predict()."""
+    import logging
+    from pathlib import Path
+
+    import soundfile as sf
+
+    audio = M.render_midi(chord_midi([(60, 64, 67), (62, 65, 69)], seconds=1.0), sr=22050)
+    path = tmp_path / "chords.wav"
+    sf.write(str(path), audio.T, 22050)
+    logging.disable(logging.WARNING)
+    try:
+        import basic_pitch
+        from basic_pitch.inference import predict
+    finally:
+        logging.disable(logging.NOTSET)
+    model = Path(basic_pitch.__file__).parent / "saved_models" / "icassp_2022" / "nmp.onnx"
+    _, _, events = predict(str(path), model)
+    theirs = sorted((round(float(s), 2), int(p)) for s, _, p, _, _ in events)
+    ours = sorted((round(n.start, 2), n.pitch) for n in M.transcribe(audio, sr=22050, min_level_db=-200))
+    assert ours == theirs
