@@ -66,8 +66,18 @@ def test_missing_soundfont_fails_before_any_work(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.fixture
+def fast_analysis(monkeypatch):
+    """Tempo and cover similarity are tested elsewhere; skip their (cold-JIT) cost here."""
+    from covermill.automation import pipeline
+
+    monkeypatch.setattr(pipeline, "estimate_tempo", lambda y, sr: 120.0)
+    monkeypatch.setattr(pipeline, "cover_similarity",
+                        lambda a, b, sr: {"similarity": 0.9, "reference": 0.3, "margin": 0.6})
+
+
 @needs_fluidsynth
-def test_render_writes_midi_per_stem(tmp_path):
+def test_render_writes_midi_per_stem(tmp_path, fast_analysis):
     path = write(tmp_path / "song.wav", song(bars=3))
     recipe = load_recipe(recipe_file(tmp_path, MIXED))
     result = render(path, recipe, tmp_path / "out", recipe_root=tmp_path)
