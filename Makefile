@@ -8,8 +8,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests use: ffmpeg decodes containers libsndfile cannot (m4a/aac);
 # rubberband-cli is the command line behind the alternate pyrubberband stretcher;
-# chromium loads the HTML report headless.
-TEST_DEBS := ffmpeg rubberband-cli chromium
+# chromium loads the HTML report headless; fluidsynth + fluid-soundfont-gm render MIDI
+# re-voiced stems (FluidR3 General MIDI soundfont).
+TEST_DEBS := ffmpeg rubberband-cli chromium fluidsynth fluid-soundfont-gm
 
 .PHONY: demo test bench models lint sysdeps install clean
 
@@ -22,6 +23,9 @@ $(VENV)/.torch:
 
 $(VENV)/.installed: $(VENV)/.torch pyproject.toml constraints.txt
 	$(BIN)/pip install -q -e '.[test,cnn]'
+	# basic-pitch without its TensorFlow pin (tensorflow<2.15.1 on Linux/3.11): we run its shipped
+	# ONNX model with onnxruntime; its light deps (onnxruntime, pretty_midi, mir_eval, resampy) are ours
+	$(BIN)/pip install -q --no-deps basic-pitch==0.4.0
 	touch $@
 
 install: $(VENV)/.installed

@@ -72,9 +72,13 @@ def _parse_excerpt(text: str) -> tuple[float, float]:
 @click.option("--stretcher", type=click.Choice(["pedalboard", "pyrubberband"]), default="pedalboard", show_default=True,
               help="Rubber Band binding for tempo/key changes.")
 @click.option("--excerpt", metavar="START:SECONDS", help="Render only SECONDS of the song from START (s), e.g. 30:20.")
+@click.option("--soundfont", type=click.Path(path_type=Path), default=None,
+              help="A .sf2 soundfont for MIDI re-voiced stems (replaces the recipe's and the default FluidR3 GM).")
+@click.option("--instruments-dir", type=click.Path(path_type=Path), default=None,
+              help="A folder of instrument .yaml files (copies of the built-ins, edited); they win over built-ins.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; print only the output paths.")
 def render(song: Path, recipe_name: str, out_dir: Path, separator: str, stretcher: str, excerpt: str | None,
-           quiet: bool) -> None:
+           soundfont: Path | None, instruments_dir: Path | None, quiet: bool) -> None:
     """Render SONG as a cover following a recipe."""
     from .automation.pipeline import check_out_dir
     from .automation.pipeline import render as run
@@ -88,9 +92,10 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, stretche
     if bar is not None:
         with bar:
             result = run(song, recipe, out_dir, separator=separator, recipe_root=root, progress=callback, excerpt=span,
-                             stretcher=stretcher)
+                         stretcher=stretcher, soundfont=soundfont, instruments_dir=instruments_dir)
     else:
-        result = run(song, recipe, out_dir, separator=separator, recipe_root=root, excerpt=span, stretcher=stretcher)
+        result = run(song, recipe, out_dir, separator=separator, recipe_root=root, excerpt=span, stretcher=stretcher,
+                     soundfont=soundfont, instruments_dir=instruments_dir)
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
     qa = result.qa
@@ -282,12 +287,34 @@ def instruments_group() -> None:
 
 
 @instruments_group.command("list")
-def instruments_list() -> None:
+@click.option("--instruments-dir", type=click.Path(path_type=Path), help="Also list the instrument files in this folder.")
+@click.option("--midi", is_flag=True, help="List the General MIDI programs for `revoice: {midi_program: ...}` instead.")
+def instruments_list(instruments_dir: Path | None, midi: bool) -> None:
     """Available instruments."""
     from . import instruments
 
-    for name, desc in instruments.available().items():
-        click.echo(f"{name:<16} built-in  {desc}")
+    if midi:
+        from .instruments.midi import gm_program_names
+
+        for number, name in enumerate(gm_program_names()):
+            click.echo(f"{number:>3}  {name}")
+        return
+
+    builtin = instruments.available()
+    for name, desc in instruments.available(instruments_dir=instruments_dir).items():
+        origin = "user" if instruments_dir is not None and (instruments_dir / f"{name}.yaml").is_file() else "built-in"
+        click.echo(f"{name:<16} {origin:<9} {desc or builtin.get(name, '')}")
+
+
+@instruments_group.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def instruments_validate(files: tuple[Path, ...]) -> None:
+    """Check instrument YAML files; the first problem is reported as FILE:LINE."""
+    from .instruments import load_timbre
+
+    for path in files:
+        timbre = load_timbre(path)
+        click.echo(f"{path}: ok ({timbre.name}, {timbre.range_hz[0]:g}-{timbre.range_hz[1]:g} Hz)")
 
 
 @main.group("qa")

@@ -35,6 +35,7 @@ from ..audio import load_audio, save_audio
 from ..constants import MIN_DURATION_S, WORK_SR
 from ..errors import CovermillError, OutputError, ParameterError
 from ..fsutil import write_text_atomic
+from ..instruments.midi import NoNotesError
 from ..recipes import Recipe, recipe_to_yaml
 from .master import master
 from .mixer import audible, mix_cover
@@ -111,6 +112,8 @@ def render(
     sr: int = WORK_SR,
     excerpt: tuple[float, float] | None = None,
     stretcher: str = "pedalboard",
+    soundfont: str | os.PathLike | None = None,
+    instruments_dir: str | os.PathLike | None = None,
 ) -> RenderResult:
     """Render ``song`` as a cover following ``recipe`` into ``out_dir``.
 
@@ -118,12 +121,15 @@ def render(
     ``recipe.yaml`` (the resolved recipe), ``qa.json`` and ``report.html`` (a self-contained
     page: spectrograms, beat chroma, cross-recurrence plot, verdict). The input file is only read.
     ``excerpt=(start_s, seconds)`` renders only that part of the song (for quick listening
-    while a recipe is tuned).
+    while a recipe is tuned). Stems re-voiced through MIDI (``revoice: {midi_program: ...}``)
+    also write their notes as ``midi/<stem>.mid``; ``soundfont`` replaces the recipe's and
+    the default soundfont, ``instruments_dir`` holds user instrument files.
     """
     song = Path(song)
     out = check_out_dir(out_dir)
     clock = _Clock(progress)
     warnings: list[str] = []
+    voices = _instruments(recipe, soundfont=soundfont, instruments_dir=instruments_dir, root=recipe_root)
 
     with clock.stage("load"):
         mix = load_audio(song, sr=sr)
@@ -160,11 +166,17 @@ def render(
     heard = audible(recipe, list(parts))
     with clock.stage("revoice"):
         revoiced: dict[str, np.ndarray] = {}
+        notes: dict[str, Any] = {}
         for name in heard:
-            spec = recipe.stem(name)
-            if spec.action == "revoice":
-                instrument = instruments.get(spec.revoice.instrument)
-                revoiced[name] = instrument.revoice(parts[name], sr=sr, time_ratio=ratio, semitones=semitones)
+            if name in voices:
+                instrument = voices[name]
+                try:
+                    revoiced[name] = instrument.revoice(parts[name], sr=sr, time_ratio=ratio, semitones=semitones)
+                except NoNotesError as exc:
+                    warnings.append(f"stem {name!r}: {exc}")
+                    revoiced[name] = np.zeros((1, int(round(n / ratio))), np.float32)
+                if getattr(instrument, "midi_", None) is not None:
+                    notes[name] = instrument.midi_
     with clock.stage("mix"):
         kept = {name: parts[name] for name in heard if recipe.stem(name).action == "keep"}
         cover = mix_cover(kept, revoiced, recipe=recipe, sr=sr, n_in=n, time_ratio=ratio, semitones=semitones,
@@ -212,11 +224,13 @@ def render(
 
     with clock.stage("write"):
         report = render_report(original=mix, cover=cover, sr=sr, qa={**qa, "warnings": warnings}, features=feats)
-        _write_audio(out, cover=cover, parts=parts, recipe=recipe, sr=sr, texts={"report.html": report})
+        _write_audio(out, cover=cover, parts=parts, recipe=recipe, sr=sr, texts={"report.html": report}, notes=notes)
     qa["stages"] = dict(clock.seconds)
     qa["warnings"] = list(warnings)
     qa["outputs"] = {"cover": "cover.wav", "stems": {n: f"stems/{n}.wav" for n in parts}, "recipe": "recipe.yaml",
                      "report": "report.html"}
+    if notes:
+        qa["outputs"]["midi"] = {name: f"midi/{name}.mid" for name in notes}
     write_text_atomic(out / "qa.json", json.dumps(qa, indent=2, allow_nan=False) + "\n")
     result = RenderResult(out, out / "cover.wav", {n: out / f"stems/{n}.wav" for n in parts}, qa, warnings)
     for w in warnings:
@@ -269,7 +283,30 @@ def _cut(mix: np.ndarray, *, song: Path, sr: int, start_s: float, seconds: float
     return np.ascontiguousarray(part)
 
 
-def _write_audio(out: Path, *, cover, parts, recipe, sr, texts: dict[str, str] | None = None) -> None:
+def _instruments(recipe: Recipe, *, soundfont, instruments_dir, root) -> dict[str, instruments.Instrument]:
+    """One instrument per re-voiced stem, checked before any audio work (a missing soundfont fails now)."""
+    voices = {}
+    for name, spec in recipe.stems.items():
+        if spec.action != "revoice":
+            continue
+        rv = spec.revoice
+        if rv.instrument is not None:
+            voices[name] = instruments.get(rv.instrument, instruments_dir=instruments_dir)
+            continue
+        font = soundfont
+        if font is None and rv.soundfont is not None:
+            font = Path(root or ".") / Path(rv.soundfont).expanduser()
+        feel = {k: v for k, v in (("quantize", rv.quantize), ("swing", rv.swing), ("velocity_scale", rv.velocity_scale),
+                                  ("octave_shift", rv.octave_shift)) if v is not None}
+        if rv.drum_kit is not None:
+            voices[name] = instruments.get_drums(rv.drum_kit, soundfont=font, **feel)
+        else:
+            voices[name] = instruments.get_midi(rv.midi_program, soundfont=font, **feel)
+        voices[name].check()
+    return voices
+
+
+def _write_audio(out: Path, *, cover, parts, recipe, sr, texts: dict[str, str] | None = None, notes=None) -> None:
     """Render files into a staging folder beside ``out``, then move each into place."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
@@ -281,9 +318,17 @@ def _write_audio(out: Path, *, cover, parts, recipe, sr, texts: dict[str, str] |
         (staging / "recipe.yaml").write_text(recipe_to_yaml(recipe), encoding="utf-8")
         for name, text in (texts or {}).items():
             (staging / name).write_text(text, encoding="utf-8")
+        notes = notes or {}
+        if notes:
+            (staging / "midi").mkdir()
+            for name, midi in notes.items():
+                midi.write(str(staging / "midi" / f"{name}.mid"))
         out.mkdir(parents=True, exist_ok=True)
         (out / "stems").mkdir(exist_ok=True)
-        for rel in ["cover.wav", "recipe.yaml", *(texts or {}), *[f"stems/{name}.wav" for name in parts]]:
+        if notes:
+            (out / "midi").mkdir(exist_ok=True)
+        for rel in ["cover.wav", "recipe.yaml", *(texts or {}), *[f"stems/{name}.wav" for name in parts],
+                    *[f"midi/{name}.mid" for name in notes]]:
             os.replace(staging / rel, out / rel)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -1,17 +1,16 @@
 """Built-in parametric instruments: a harmonic-plus-noise synthesizer that needs no training.
 
-Each instrument is a :class:`Timbre`: the spectral tilt of its harmonics (and how it
-brightens with loudness), the balance of odd and even harmonics, a share of filtered
-breath noise, attack/release times, vibrato, and a playing range into which the melody
-is moved by whole octaves. Controls (f0, voicing, loudness) come from the stem
-(:func:`~covermill.instruments.features.extract_controls`), are time-scaled and
+Each instrument is a :class:`~covermill.instruments.timbre.Timbre`, authored as a YAML
+file (:mod:`covermill.instruments.timbre`): the spectral tilt of its harmonics (and how it
+brightens with loudness and darkens with pitch), the balance of odd and even harmonics, a
+share of filtered breath noise, attack/release times, vibrato, body resonances (peak
+filters), and a playing range into which the melody is moved by whole octaves. Controls
+(f0, voicing, loudness) come from the stem (:func:`~covermill.instruments.features.extract_controls`), are time-scaled and
 transposed at frame rate, upsampled to audio rate by linear interpolation (no zipper
 noise), and drive an additive oscillator bank with every harmonic above Nyquist removed.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.signal
@@ -19,53 +18,10 @@ import scipy.signal
 from ..audio import check_audio
 from ..errors import ParameterError
 from .features import Controls, extract_controls, retime
+from .timbre import Timbre, load_builtin_timbres
 
-
-@dataclass(frozen=True)
-class Timbre:
-    """Parameters of a parametric instrument (units in the names)."""
-
-    name: str
-    description: str
-    range_hz: tuple[float, float]
-    n_harmonics: int = 40
-    tilt_db_per_harmonic: float = 1.5  # spectral slope at medium loudness
-    brightness_db: float = 0.8  # how much the slope flattens from quiet to loud
-    even_gain_db: float = 0.0  # even harmonics relative to odd (clarinet: strongly negative)
-    noise_share: float = 0.02  # breath/bow noise amplitude relative to the harmonics
-    noise_band_hz: tuple[float, float] = (1000.0, 6000.0)
-    attack_ms: float = 20.0
-    release_ms: float = 80.0
-    vibrato_hz: float = 0.0
-    vibrato_cents: float = 0.0
-
-
-BUILTIN_TIMBRES: dict[str, Timbre] = {
-    t.name: t
-    for t in (
-        Timbre("tenor_sax", "breathy, reedy tenor saxophone", (110.0, 660.0), tilt_db_per_harmonic=1.2,
-               brightness_db=0.7, even_gain_db=-2.0, noise_share=0.06, attack_ms=30, release_ms=90,
-               vibrato_hz=5.0, vibrato_cents=12),
-        Timbre("trumpet", "bright brass trumpet", (165.0, 990.0), tilt_db_per_harmonic=0.9, brightness_db=0.9,
-               noise_share=0.03, attack_ms=25, release_ms=70, vibrato_hz=5.5, vibrato_cents=8),
-        Timbre("flute", "airy flute", (262.0, 2000.0), n_harmonics=12, tilt_db_per_harmonic=5.0,
-               brightness_db=1.0, noise_share=0.12, noise_band_hz=(2000.0, 9000.0), attack_ms=40,
-               release_ms=100, vibrato_hz=5.0, vibrato_cents=15),
-        Timbre("clarinet", "hollow clarinet (odd harmonics)", (147.0, 1400.0), tilt_db_per_harmonic=1.6,
-               even_gain_db=-18.0, noise_share=0.03, attack_ms=30, release_ms=80),
-        Timbre("upright_bass", "round plucked upright bass", (41.0, 250.0), n_harmonics=24,
-               tilt_db_per_harmonic=3.0, brightness_db=0.5, noise_share=0.01, noise_band_hz=(200.0, 2000.0),
-               attack_ms=8, release_ms=150),
-        Timbre("electric_piano", "soft, bell-like electric piano", (130.0, 1050.0), n_harmonics=16,
-               tilt_db_per_harmonic=4.0, brightness_db=1.2, even_gain_db=-4.0, noise_share=0.005,
-               attack_ms=5, release_ms=250),
-        Timbre("organ", "drawbar organ", (65.0, 1050.0), n_harmonics=16, tilt_db_per_harmonic=2.0,
-               brightness_db=0.0, noise_share=0.0, attack_ms=10, release_ms=40),
-        Timbre("violin", "bowed violin", (196.0, 1760.0), tilt_db_per_harmonic=0.8, brightness_db=0.6,
-               noise_share=0.04, noise_band_hz=(2000.0, 8000.0), attack_ms=60, release_ms=120,
-               vibrato_hz=6.0, vibrato_cents=20),
-    )
-}
+#: The built-in instruments, loaded from ``covermill/instruments/builtin/*.yaml``.
+BUILTIN_TIMBRES: dict[str, Timbre] = load_builtin_timbres()
 
 
 def octave_shift(f0_hz: np.ndarray, range_hz: tuple[float, float]) -> float:
@@ -83,6 +39,24 @@ def octave_shift(f0_hz: np.ndarray, range_hz: tuple[float, float]) -> float:
         return 1.0
     octaves = np.ceil(np.log2(lo / med)) if med < lo else -np.ceil(np.log2(med / hi))
     return float(2.0**octaves)
+
+
+def body_filter(body: tuple[tuple[float, float, float], ...], *, sr: int) -> np.ndarray:
+    """Second-order sections of the body resonances: RBJ peaking biquads ``(freq_hz, gain_db, q)``.
+
+    Resonances at or above 0.45 ``sr`` are skipped.
+    """
+    sections = []
+    for freq_hz, gain_db, q in body:
+        if freq_hz >= 0.45 * sr:
+            continue
+        a = 10.0 ** (gain_db / 40.0)
+        w0 = 2 * np.pi * freq_hz / sr
+        alpha = np.sin(w0) / (2 * q)
+        b = np.array([1 + alpha * a, -2 * np.cos(w0), 1 - alpha * a])
+        den = np.array([1 + alpha / a, -2 * np.cos(w0), 1 - alpha / a])
+        sections.append(np.concatenate([b / den[0], den / den[0]]))
+    return np.array(sections) if sections else np.array([[1.0, 0, 0, 1.0, 0, 0]])
 
 
 def _smooth_gate(gate: np.ndarray, *, sr: int, attack_ms: float, release_ms: float) -> np.ndarray:
@@ -133,6 +107,9 @@ class ParametricInstrument:
         lo, hi = np.percentile(loud[gate > 0], [5, 95])
         level = np.clip((loud - lo) / max(hi - lo, 1e-3), 0.0, 1.0)
         slope_db = t.tilt_db_per_harmonic + t.brightness_db * (0.5 - level)  # per harmonic
+        if t.pitch_tilt_db_per_octave:
+            octaves = np.log2(np.maximum(f0, 1.0) / t.range_hz[0]).astype(np.float32)
+            slope_db = np.maximum(slope_db + t.pitch_tilt_db_per_octave * octaves, 0.0)
         out = np.zeros(n_samples, np.float32)
         active = np.flatnonzero(amp > 1e-6)  # synthesize only where the instrument sounds
         if active.size:
@@ -144,6 +121,8 @@ class ParametricInstrument:
             noise = scipy.signal.sosfilt(sos, rng.standard_normal(n_samples))
             noise /= max(np.std(noise), 1e-9)
             out += t.noise_share * amp * noise
+        if t.body:
+            out = scipy.signal.sosfilt(body_filter(t.body, sr=sr), out)
         return out.astype(np.float32)
 
     def _harmonics(self, phase: np.ndarray, f0: np.ndarray, slope_db: np.ndarray, *, sr: int) -> np.ndarray:
@@ -189,3 +168,36 @@ class ParametricInstrument:
         if rms_out > 1e-9:
             out *= rms_in / rms_out
         return out[None, :]
+
+
+def render_note(timbre: Timbre, *, midi_note: float | None = None, seconds: float = 1.5, sr: int = 22050,
+                loudness_db: float = -20.0) -> tuple[np.ndarray, float]:
+    """One steady note of ``timbre``: mono float32 ``(n,)`` and its f0 in Hz.
+
+    The default pitch is the MIDI note nearest the geometric middle of ``range_hz``.
+    """
+    if midi_note is None:
+        mid_hz = float(np.sqrt(timbre.range_hz[0] * timbre.range_hz[1]))
+        midi_note = round(69 + 12 * np.log2(mid_hz / 440.0))
+    f0 = 440.0 * 2.0 ** ((midi_note - 69) / 12)
+    frames = int(seconds * 62.5) + 2
+    controls = Controls(np.full(frames, f0, np.float32), np.ones(frames, np.float32),
+                        np.full(frames, loudness_db, np.float32), 62.5)
+    return ParametricInstrument(timbre).synthesize(controls, sr=sr, n_samples=int(seconds * sr)), f0
+
+
+def note_character(timbre: Timbre, *, sr: int = 22050) -> dict[str, float]:
+    """Listening-free description of a rendered note: ``centroid_hz`` (spectral centroid of the
+    steady part) and ``fundamental_share`` (the fundamental's share of the power on harmonics).
+    """
+    y, f0 = render_note(timbre, sr=sr)
+    seg = y[len(y) // 3:]
+    seg = seg * np.hanning(len(seg))
+    power = np.abs(np.fft.rfft(seg)) ** 2
+    freqs = np.fft.rfftfreq(len(seg), 1.0 / sr)
+    centroid = float(np.sum(freqs * power) / max(np.sum(power), 1e-20))
+    k = np.round(freqs / f0)
+    on_harmonic = (k >= 1) & (np.abs(freqs - k * f0) < 0.03 * f0)
+    fundamental = on_harmonic & (k == 1)
+    share = float(power[fundamental].sum() / max(power[on_harmonic].sum(), 1e-20))
+    return {"centroid_hz": centroid, "fundamental_share": share, "f0_hz": f0}

@@ -38,9 +38,62 @@ class Effect(BaseModel):
 
 
 class Revoice(_Strict):
-    """Re-voice a stem as an instrument (by name: built-in or trained)."""
+    """Re-voice a stem as an instrument (by name: built-in or trained) or, for polyphonic stems,
+    through MIDI: transcribed notes played with a General MIDI program from a soundfont."""
 
-    instrument: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="instrument name, see `covermill instruments list`")
+    instrument: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+                                   description="instrument name, see `covermill instruments list`")
+    midi_program: int | str | None = Field(
+        None, description="General MIDI program, a name (\"Acoustic Grand Piano\") or a number 0-127; the stem is "
+                          "transcribed to notes and played with this program (see `covermill instruments list --midi`)")
+    drum_kit: int | str | None = Field(
+        None, description="re-voice a drum stem's kick/snare/hi-hat onsets to a General MIDI drum kit: "
+                          "standard, room, power, electronic, tr808, jazz, brush, orchestra, or a number 0-127")
+    soundfont: str | None = Field(None, description="a .sf2 file for midi_program / drum_kit (default: FluidR3 GM); "
+                                                    "relative to the recipe's folder")
+    quantize: float | None = Field(None, ge=0.0, le=1.0, description="MIDI feel: pull note starts to the 16th grid (0 off, 1 hard)")
+    swing: float | None = Field(None, ge=0.5, le=0.75, description="MIDI feel: where the off-beat 8th falls (0.5 straight, 0.67 swung)")
+    velocity_scale: float | None = Field(None, ge=0.1, le=2.0, description="MIDI feel: multiply note velocities")
+    octave_shift: int | None = Field(None, ge=-3, le=3, description="MIDI feel: move every note by whole octaves")
+
+    @field_validator("midi_program")
+    @classmethod
+    def _known_program(cls, program: int | str | None) -> int | str | None:
+        if program is not None:
+            from ..instruments.midi import program_number
+
+            try:
+                program_number(program)
+            except ValueError as exc:
+                raise ValueError(str(exc)) from None
+        return program
+
+    @field_validator("drum_kit")
+    @classmethod
+    def _known_kit(cls, kit: int | str | None) -> int | str | None:
+        if kit is not None:
+            from ..instruments.drums import kit_number
+
+            try:
+                kit_number(kit)
+            except ValueError as exc:
+                raise ValueError(str(exc)) from None
+        return kit
+
+    @model_validator(mode="after")
+    def _one_voice(self) -> Revoice:
+        given = [k for k in ("instrument", "midi_program", "drum_kit") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `instrument: NAME`, `midi_program: NAME_OR_NUMBER` or "
+                             "`drum_kit: KIT`" + (f" (got {', '.join(given)})" if given else ""))
+        if self.instrument is not None:
+            midi_only = [k for k in ("soundfont", "quantize", "swing", "velocity_scale", "octave_shift")
+                         if getattr(self, k) is not None]
+            if midi_only:
+                raise ValueError(f"{', '.join(midi_only)} only apply to `midi_program` / `drum_kit` re-voicing")
+        if self.drum_kit is not None and self.octave_shift is not None:
+            raise ValueError("octave_shift does not apply to `drum_kit` re-voicing")
+        return self
 
 
 class Stem(_Strict):
@@ -73,7 +126,7 @@ class Stem(_Strict):
     @model_validator(mode="after")
     def _revoice_needs_instrument(self) -> Stem:
         if self.action == "revoice" and self.revoice is None:
-            raise ValueError("action 'revoice' needs `revoice: {instrument: NAME}`")
+            raise ValueError("action 'revoice' needs `revoice: {instrument: NAME}` or `revoice: {midi_program: NAME}`")
         return self
 
 

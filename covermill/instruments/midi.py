@@ -1,0 +1,357 @@
+"""MIDI re-voicing of polyphonic stems: transcribe to notes, play them back with a GM soundfont.
+
+* **Transcription**: Spotify's basic-pitch (ICASSP 2022 model), whose weights ship in its
+  package. Its ONNX export (``basic_pitch/saved_models/icassp_2022/nmp.onnx``) runs on
+  ``onnxruntime``, so TensorFlow is never needed; the audio is windowed exactly as
+  ``basic_pitch.inference.run_inference`` does, and basic-pitch's own note creation
+  (``basic_pitch.note_creation.model_output_to_notes``) turns the posteriorgrams into notes.
+* **Feel** (optional, from the recipe): quantize strength towards a 16th-note grid from the
+  stem's beats, swing ratio of the 8th notes, velocity scaling, octave shift.
+* **Rendering**: the ``fluidsynth`` command line (Debian ``fluidsynth``) with a General MIDI
+  soundfont (default ``/usr/share/sounds/sf2/FluidR3_GM.sf2`` from ``fluid-soundfont-gm``),
+  rendering faster than realtime to a temporary WAV; its reverb and chorus are off (the
+  recipe's effect chain does that).
+
+:class:`MidiInstrument` follows the :class:`~covermill.instruments.base.Instrument`
+protocol: note times are scaled by ``1 / time_ratio`` and pitches transposed by
+``semitones`` (the fractional part as pitch bend), so no audio is stretched. After
+``revoice`` the played notes are in ``midi_`` (a ``pretty_midi.PrettyMIDI``), for the
+pipeline to save as ``OUT/midi/<stem>.mid``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..audio import check_audio, resample
+from ..errors import BackendUnavailableError, ParameterError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+#: basic-pitch's analysis rate, frame rate and window (from ``basic_pitch.constants``).
+BP_SR = 22050
+BP_HOP = 256
+BP_WINDOW = BP_SR * 2 - BP_HOP
+BP_OVERLAP_FRAMES = 30
+
+
+class NoNotesError(ParameterError):
+    """Transcription found no notes in a stem (silent, noise, or purely percussive)."""
+
+
+# ---------------------------------------------------------------- General MIDI programs
+
+
+def gm_program_names() -> list[str]:
+    """The 128 General MIDI program names, index = program number."""
+    from pretty_midi.constants import INSTRUMENT_MAP
+
+    return list(INSTRUMENT_MAP)
+
+
+def program_number(program: str | int) -> int:
+    """GM program number of a name (case and spacing ignored) or of a number 0-127."""
+    if isinstance(program, (int, np.integer)) and not isinstance(program, bool):
+        if not 0 <= int(program) <= 127:
+            raise ParameterError(f"midi_program={program} must be a GM program number 0-127 or a name")
+        return int(program)
+    if not isinstance(program, str):
+        raise ParameterError(f"midi_program={program!r} must be a GM program name or a number 0-127")
+    names = gm_program_names()
+    key = " ".join(program.replace("_", " ").split()).lower()
+    for i, name in enumerate(names):
+        if name.lower() == key:
+            return i
+    close = difflib.get_close_matches(program, names, n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else "see `covermill instruments list --midi`"
+    raise ParameterError(f"unknown General MIDI program {program!r} ({hint})")
+
+
+# ---------------------------------------------------------------- transcription
+
+
+def _import_basic_pitch():
+    try:
+        import onnxruntime  # noqa: F401
+        import pretty_midi  # noqa: F401
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"MIDI re-voicing needs {exc.name}: pip install onnxruntime pretty_midi") from None
+    root = logging.getLogger()
+    level = root.level
+    logging.disable(logging.WARNING)  # basic_pitch/__init__ warns about every runtime it lacks
+    try:
+        import basic_pitch
+        from basic_pitch import note_creation
+    except ImportError:
+        raise BackendUnavailableError(
+            "MIDI re-voicing needs basic-pitch without TensorFlow: pip install --no-deps basic-pitch==0.4.0 "
+            "resampy mir_eval (see docs/dependencies.md)") from None
+    finally:
+        logging.disable(logging.NOTSET)
+        root.setLevel(level)
+    return basic_pitch, note_creation
+
+
+@functools.lru_cache(maxsize=1)
+def _session():
+    import onnxruntime as ort
+
+    basic_pitch, _ = _import_basic_pitch()
+    path = Path(basic_pitch.__file__).parent / "saved_models" / "icassp_2022" / "nmp.onnx"
+    if not path.is_file():
+        raise BackendUnavailableError(f"{path}: basic-pitch's ONNX model is missing; reinstall basic-pitch==0.4.0")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def posteriorgrams(y: np.ndarray, *, sr: int, batch: int = 8) -> dict[str, np.ndarray]:
+    """basic-pitch's ``note``/``onset`` ``(frames, 88)`` and ``contour`` ``(frames, 264)`` of mono ``y``.
+
+    Windows of 2 s overlap by 30 frames; half the overlap is dropped on each side, as in
+    ``basic_pitch.inference.run_inference`` (frames at 22050 / 256 = 86.13 per second).
+    """
+    mono = np.asarray(y, np.float32)
+    mono = mono.mean(axis=0) if mono.ndim == 2 else mono
+    audio = resample(mono[None], sr_in=sr, sr_out=BP_SR)[0]
+    n_original = len(audio)
+    overlap = BP_OVERLAP_FRAMES * BP_HOP
+    hop = BP_WINDOW - overlap
+    audio = np.concatenate([np.zeros(overlap // 2, np.float32), audio])
+    starts = list(range(0, len(audio), hop))
+    windows = np.zeros((len(starts), BP_WINDOW, 1), np.float32)
+    for i, s in enumerate(starts):
+        chunk = audio[s : s + BP_WINDOW]
+        windows[i, : len(chunk), 0] = chunk
+    session = _session()
+    outputs = {"note": [], "onset": [], "contour": []}
+    names = ["StatefulPartitionedCall:1", "StatefulPartitionedCall:2", "StatefulPartitionedCall:0"]
+    for b in range(0, len(windows), batch):
+        for key, value in zip(outputs, session.run(names, {"serving_default_input_2:0": windows[b : b + batch]}), strict=True):
+            outputs[key].append(value)
+    n_frames = int(np.floor(n_original * (BP_SR // BP_HOP) / BP_SR))
+    half = BP_OVERLAP_FRAMES // 2
+    result = {}
+    for key, parts in outputs.items():
+        out = np.concatenate(parts)[:, half:-half, :]
+        result[key] = out.reshape(-1, out.shape[2])[:n_frames]
+    return result
+
+
+def transcribe(y: np.ndarray, *, sr: int, onset_threshold: float = 0.5, frame_threshold: float = 0.3,
+               min_note_ms: float = 127.7, fmin_hz: float | None = None, fmax_hz: float | None = None,
+               min_level_db: float = -60.0):
+    """Notes of a (polyphonic) stem: a list of ``pretty_midi.Note`` (seconds, MIDI pitch, velocity).
+
+    ``y`` is float32 ``(channels, n)`` or ``(n,)``; thresholds are basic-pitch's defaults.
+    Notes where the stem never reaches ``min_level_db`` dBFS (10 ms RMS) are dropped.
+    Returns ``[]`` for a stem without notes.
+    """
+    import pretty_midi
+
+    _, note_creation = _import_basic_pitch()
+    if np.max(np.abs(y)) < 1e-6:
+        return []
+    output = posteriorgrams(y, sr=sr)
+    min_len = int(np.round(min_note_ms / 1000 * (BP_SR / BP_HOP)))
+    _, events = note_creation.model_output_to_notes(
+        output, onset_thresh=onset_threshold, frame_thresh=frame_threshold, min_note_len=min_len,
+        min_freq=fmin_hz, max_freq=fmax_hz, include_pitch_bends=False, melodia_trick=True)
+    mono = np.asarray(y, np.float32)
+    mono = mono.mean(axis=0) if mono.ndim == 2 else mono
+    hop = max(1, sr // 100)
+    level_db = 20 * np.log10(np.sqrt(np.mean(mono[: len(mono) // hop * hop].reshape(-1, hop) ** 2, axis=1)) + 1e-12)
+    notes = []
+    for start, end, pitch, amp, _ in events:
+        span = level_db[int(start * 100) : max(int(end * 100), int(start * 100) + 1)]
+        if span.size and span.max() >= min_level_db:  # the model hears "notes" in faint noise too
+            notes.append(pretty_midi.Note(velocity=int(np.clip(round(127 * amp), 1, 127)), pitch=int(pitch),
+                                          start=float(start), end=float(end)))
+    return sorted(notes, key=lambda n: (n.start, n.pitch))
+
+
+# ---------------------------------------------------------------- feel
+
+
+def beat_times(y: np.ndarray, *, sr: int) -> np.ndarray:
+    """Beat times (s) of a stem (librosa's beat tracker), extended by one beat on each side."""
+    import librosa
+
+    mono = np.asarray(y, np.float32)
+    mono = mono.mean(axis=0) if mono.ndim == 2 else mono
+    if sr > BP_SR:  # beats need no more than 11 kHz of bandwidth; half the work at 44.1 kHz
+        mono, sr = resample(mono[None], sr_in=sr, sr_out=BP_SR)[0], BP_SR
+    _, beats = librosa.beat.beat_track(y=mono, sr=sr, hop_length=256, units="time")
+    beats = np.asarray(beats, float)
+    if len(beats) < 2:
+        return beats
+    period = float(np.median(np.diff(beats)))
+    first = beats[0] - period * np.arange(int(beats[0] / period) + 1, 0, -1)
+    last = beats[-1] + period * np.arange(1, int((len(mono) / sr - beats[-1]) / period) + 2)
+    return np.concatenate([first, beats, last])
+
+
+def apply_feel(notes, *, beats: np.ndarray | None = None, quantize: float = 0.0, swing: float = 0.5,
+               velocity_scale: float = 1.0):
+    """Quantize note starts towards the 16th-note grid between ``beats`` (strength 0-1), swing the
+    8th notes (``swing`` = where the off-beat falls in the beat: 0.5 straight, 0.67 triplet
+    swing), scale velocities. Durations are kept. Returns new notes."""
+    import pretty_midi
+
+    out = []
+    use_grid = beats is not None and len(beats) >= 2 and (quantize > 0 or swing != 0.5)
+    for n in notes:
+        start = n.start
+        if use_grid:
+            i = int(np.clip(np.searchsorted(beats, start, side="right") - 1, 0, len(beats) - 2))
+            b0, b1 = beats[i], beats[i + 1]
+            frac = (start - b0) / (b1 - b0)
+            frac += quantize * (np.round(frac * 4) / 4 - frac)
+            frac = frac * 2 * swing if frac <= 0.5 else swing + (frac - 0.5) * 2 * (1 - swing)
+            start = b0 + frac * (b1 - b0)
+        velocity = int(np.clip(round(n.velocity * velocity_scale), 1, 127))
+        out.append(pretty_midi.Note(velocity=velocity, pitch=n.pitch, start=max(0.0, start),
+                                    end=max(0.0, start) + (n.end - n.start)))
+    return out
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _fluidsynth() -> str:
+    exe = shutil.which("fluidsynth")
+    if exe is None:
+        raise BackendUnavailableError("MIDI re-voicing needs the fluidsynth program: apt-get install fluidsynth")
+    return exe
+
+
+def check_soundfont(soundfont: str | os.PathLike | None) -> Path:
+    """The soundfont path, checked to exist and to be a RIFF sfbk file."""
+    path = Path(soundfont) if soundfont is not None else DEFAULT_SOUNDFONT
+    if not path.is_file():
+        hint = ("install Debian's fluid-soundfont-gm or pass --soundfont FILE.sf2" if soundfont is None
+                else "check the path (--soundfont or the recipe's revoice.soundfont)")
+        raise BackendUnavailableError(f"soundfont {path} not found; {hint}")
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if head[:4] != b"RIFF" or head[8:12] != b"sfbk":
+        raise ParameterError(f"{path}: is not a SoundFont 2 (.sf2) file")
+    return path
+
+
+def render_midi(midi, *, sr: int, soundfont: str | os.PathLike | None = None, gain: float = 0.6) -> np.ndarray:
+    """Render a ``pretty_midi.PrettyMIDI`` with FluidSynth: float32 ``(2, n)`` at ``sr``.
+
+    ``n`` covers the notes plus FluidSynth's release tails.
+    """
+    import soundfile as sf
+
+    path = check_soundfont(soundfont)
+    exe = _fluidsynth()
+    with tempfile.TemporaryDirectory(prefix="covermill-midi-") as tmp:
+        mid, wav = Path(tmp) / "notes.mid", Path(tmp) / "notes.wav"
+        midi.write(str(mid))
+        cmd = [exe, "-ni", "-q", "-g", f"{gain:g}", "-r", str(sr), "-O", "float", "-T", "wav", "-F", str(wav),
+               "-o", "synth.reverb.active=0", "-o", "synth.chorus.active=0", "-o", "synth.cpu-cores=2",
+               str(path), str(mid)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+        if proc.returncode != 0 or not wav.is_file():
+            detail = (proc.stderr or proc.stdout).strip().splitlines()
+            raise BackendUnavailableError(f"fluidsynth failed ({detail[-1] if detail else proc.returncode}) "
+                                          f"rendering with {path}")
+        audio, file_sr = sf.read(str(wav), dtype="float32", always_2d=True)
+    audio = np.ascontiguousarray(audio.T)
+    return resample(audio, sr_in=file_sr, sr_out=sr) if file_sr != sr else audio
+
+
+# ---------------------------------------------------------------- the instrument
+
+
+class MidiInstrument:
+    """Re-voice a polyphonic stem through MIDI with a General MIDI program.
+
+    Parameters are stored as given (validated on first use): ``program`` (GM name or
+    0-127), ``soundfont`` (``.sf2`` path; ``None`` for FluidR3 GM), ``quantize`` (0-1),
+    ``swing`` (0.5-0.75), ``velocity_scale`` (> 0), ``octave_shift`` (whole octaves).
+    After :meth:`revoice`: ``notes_`` (transcribed, source time) and ``midi_`` (as played).
+    """
+
+    def __init__(self, program: str | int, *, soundfont: str | os.PathLike | None = None, quantize: float = 0.0,
+                 swing: float = 0.5, velocity_scale: float = 1.0, octave_shift: int = 0) -> None:
+        self.program = program
+        self.soundfont = soundfont
+        self.quantize = quantize
+        self.swing = swing
+        self.velocity_scale = velocity_scale
+        self.octave_shift = octave_shift
+        self.name = f"midi:{program}"
+
+    def check(self) -> None:
+        """Fail early (before any audio work) on a bad program, a missing soundfont or no fluidsynth."""
+        program_number(self.program)
+        check_soundfont(self.soundfont)
+        _fluidsynth()
+        _import_basic_pitch()
+
+    def play(self, notes, *, time_ratio: float = 1.0, semitones: float = 0.0):
+        """The ``pretty_midi.PrettyMIDI`` that plays ``notes`` ``time_ratio`` times faster, transposed."""
+        import pretty_midi
+
+        whole = int(np.floor(semitones + 0.5))
+        bend = semitones - whole
+        shift = whole + 12 * int(self.octave_shift)
+        midi = pretty_midi.PrettyMIDI(resolution=960, initial_tempo=120.0)
+        inst = pretty_midi.Instrument(program=program_number(self.program), name=str(self.program))
+        for n in notes:
+            pitch = n.pitch + shift
+            while pitch > 127:
+                pitch -= 12
+            while pitch < 0:
+                pitch += 12
+            inst.notes.append(pretty_midi.Note(velocity=n.velocity, pitch=pitch, start=n.start / time_ratio,
+                                               end=max(n.end / time_ratio, n.start / time_ratio + 0.01)))
+        if abs(bend) > 1e-3:  # default pitch-bend range is +-2 semitones
+            inst.pitch_bends.append(pretty_midi.PitchBend(int(round(bend / 2 * 8191)), 0.0))
+        midi.instruments.append(inst)
+        return midi
+
+    def revoice(self, y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float = 0.0) -> np.ndarray:
+        """See :class:`~covermill.instruments.base.Instrument`. Output RMS matches the input stem's.
+
+        Raises :class:`NoNotesError` when the stem has no notes (``midi_`` is then empty).
+        """
+        y = check_audio(y, sr)
+        if time_ratio <= 0:
+            raise ParameterError(f"time_ratio={time_ratio} must be > 0")
+        self.check()
+        n_out = int(round(y.shape[1] / time_ratio))
+        notes = transcribe(y, sr=sr)
+        self.notes_ = notes
+        if self.quantize > 0 or self.swing != 0.5:
+            notes = apply_feel(notes, beats=beat_times(y, sr=sr), quantize=self.quantize, swing=self.swing,
+                               velocity_scale=self.velocity_scale)
+        elif self.velocity_scale != 1.0:
+            notes = apply_feel(notes, velocity_scale=self.velocity_scale)
+        self.midi_ = self.play(notes, time_ratio=time_ratio, semitones=semitones)
+        if not notes:
+            raise NoNotesError("no notes found to re-voice as MIDI (silent, noisy or purely percussive stem); "
+                               "keep or mute this stem, or re-voice it with an instrument")
+        audio = render_midi(self.midi_, sr=sr, soundfont=self.soundfont).mean(axis=0)
+        out = np.zeros(n_out, np.float32)
+        out[: min(n_out, len(audio))] = audio[:n_out]
+        rms_in = float(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
+        rms_out = float(np.sqrt(np.mean(out.astype(np.float64) ** 2)))
+        if rms_out > 1e-9:
+            out *= rms_in / rms_out
+        return out[None, :]
