@@ -6,8 +6,9 @@ BIN    := $(VENV)/bin
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages the tests use: ffmpeg decodes containers libsndfile cannot (m4a/aac).
-TEST_DEBS := ffmpeg
+# Debian packages the tests use: ffmpeg decodes containers libsndfile cannot (m4a/aac);
+# audacity + xvfb (+ xauth) run the Audacity tests against a real Audacity on a virtual display.
+TEST_DEBS := ffmpeg audacity xvfb xauth
 
 .PHONY: demo test bench lint sysdeps install clean
 

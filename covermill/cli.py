@@ -70,8 +70,11 @@ def _parse_excerpt(text: str) -> tuple[float, float]:
               help="Output folder (created; files in it are replaced atomically).")
 @click.option("--separator", default="dsp", show_default=True, help="Stem separator backend.")
 @click.option("--excerpt", metavar="START:SECONDS", help="Render only SECONDS of the song from START (s), e.g. 30:20.")
+@click.option("--session", is_flag=True,
+              help="Also save OUT/session.aup3, an Audacity project for review (needs Audacity; Xvfb if no display).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; print only the output paths.")
-def render(song: Path, recipe_name: str, out_dir: Path, separator: str, excerpt: str | None, quiet: bool) -> None:
+def render(song: Path, recipe_name: str, out_dir: Path, separator: str, excerpt: str | None, session: bool,
+           quiet: bool) -> None:
     """Render SONG as a cover following a recipe."""
     from .automation.pipeline import check_out_dir
     from .automation.pipeline import render as run
@@ -84,9 +87,10 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, excerpt:
     bar, callback = _progress_bar(quiet)
     if bar is not None:
         with bar:
-            result = run(song, recipe, out_dir, separator=separator, recipe_root=root, progress=callback, excerpt=span)
+            result = run(song, recipe, out_dir, separator=separator, recipe_root=root, progress=callback, excerpt=span,
+                         session=session)
     else:
-        result = run(song, recipe, out_dir, separator=separator, recipe_root=root, excerpt=span)
+        result = run(song, recipe, out_dir, separator=separator, recipe_root=root, excerpt=span, session=session)
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
     qa = result.qa
@@ -98,6 +102,8 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, excerpt:
     click.echo(f"cover:  {result.cover}")
     click.echo(f"stems:  {result.out_dir / 'stems'}")
     click.echo(f"report: {result.qa_path}")
+    if session:
+        click.echo(f"session: {result.out_dir / 'session.aup3'}  (covermill audacity open {result.out_dir / 'session.aup3'})")
 
 
 @main.group()
@@ -177,6 +183,23 @@ def instruments_list() -> None:
 
     for name, desc in instruments.available().items():
         click.echo(f"{name:<16} built-in  {desc}")
+
+
+@main.group("audacity")
+def audacity_group() -> None:
+    """Review sessions in a real Audacity."""
+
+
+@audacity_group.command("open")
+@click.argument("project", type=click.Path(path_type=Path))
+def audacity_open(project: Path) -> None:
+    """Open PROJECT (a session.aup3) in Audacity for a person, and leave it running."""
+    from .automation.audacity.session import open_session
+
+    app, tracks = open_session(project)
+    who = f"pid {app.proc.pid}" if app.proc is not None else "the running Audacity"
+    click.echo(f"opened {project} in Audacity ({who}); tracks: {', '.join(tracks)}")
+    app.client.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

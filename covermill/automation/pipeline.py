@@ -73,8 +73,9 @@ def check_out_dir(out_dir: str | os.PathLike) -> Path:
 
 
 class _Clock:
-    def __init__(self, progress: ProgressCallback | None) -> None:
+    def __init__(self, progress: ProgressCallback | None, *, total: int = len(STAGES)) -> None:
         self.progress = progress
+        self.total = total
         self.seconds: dict[str, float] = {}
         self._i = 0
 
@@ -85,13 +86,13 @@ class _Clock:
             def __enter__(self_inner):
                 self_inner.t0 = time.perf_counter()
                 if clock.progress:
-                    clock.progress({"stage": name, "done": clock._i, "total": len(STAGES), "state": "start"})
+                    clock.progress({"stage": name, "done": clock._i, "total": clock.total, "state": "start"})
 
             def __exit__(self_inner, exc_type, exc, tb):
                 clock.seconds[name] = round(time.perf_counter() - self_inner.t0, 3)
                 clock._i += 1
                 if exc_type is None and clock.progress:
-                    clock.progress({"stage": name, "done": clock._i, "total": len(STAGES), "state": "end"})
+                    clock.progress({"stage": name, "done": clock._i, "total": clock.total, "state": "end"})
                 return False
 
         return _Ctx()
@@ -107,6 +108,8 @@ def render(
     progress: ProgressCallback | None = None,
     sr: int = WORK_SR,
     excerpt: tuple[float, float] | None = None,
+    session: bool = False,
+    audacity: Any = None,
 ) -> RenderResult:
     """Render ``song`` as a cover following ``recipe`` into ``out_dir``.
 
@@ -114,10 +117,20 @@ def render(
     ``recipe.yaml`` (the resolved recipe) and ``qa.json``. The input file is only read.
     ``excerpt=(start_s, seconds)`` renders only that part of the song (for quick listening
     while a recipe is tuned).
+
+    ``session=True`` also saves ``session.aup3``, an Audacity project for review (the
+    original, every stem, every audible stem as it enters the mix with the recipe's gain
+    and pan, the cover, beat labels): see :func:`.audacity.session.render_session`. It
+    needs Audacity; ``audacity`` is an already running :class:`.audacity.Audacity` to use.
     """
     song = Path(song)
     out = check_out_dir(out_dir)
-    clock = _Clock(progress)
+    clock = _Clock(progress, total=len(STAGES) + (1 if session else 0))
+    if session and audacity is None:  # fail before the work, not after it
+        from .audacity.launcher import find_audacity, find_module
+
+        find_audacity()
+        find_module()
     warnings: list[str] = []
 
     with clock.stage("load"):
@@ -153,6 +166,7 @@ def render(
                             f"{', '.join(parts)}); ignored")
 
     keep_bus: list[np.ndarray] = []
+    for_session: dict[str, tuple[np.ndarray, Any]] = {}  # stem -> (effects applied, centred, unity gain)
     voiced_bus: list[np.ndarray] = []
     with clock.stage("revoice"):
         revoiced: dict[str, np.ndarray] = {}
@@ -166,14 +180,21 @@ def render(
             spec = recipe.stem(name)
             if spec.action == "mute":
                 continue
-            if spec.action == "revoice":
-                voiced_bus.append(process_stem(revoiced[name], sr=sr, spec=spec, root=recipe_root))
-            else:
-                keep_bus.append(process_stem(audio, sr=sr, spec=spec, root=recipe_root))
+            source = revoiced[name] if spec.action == "revoice" else audio
+            (voiced_bus if spec.action == "revoice" else keep_bus).append(
+                process_stem(source, sr=sr, spec=spec, root=recipe_root))
+            if session:
+                centred = process_stem(source, sr=sr, spec=spec.model_copy(update={"pan": 0.0, "gain_db": 0.0}),
+                                       root=recipe_root)
+                for_session[name] = (centred, spec)
         kept = sum_stems(keep_bus, length=n)
     with clock.stage("tempo"):
         kept = stretch(kept, sr=sr, time_ratio=ratio, semitones=semitones) if keep_bus else np.zeros((2, n_out), np.float32)
         cover = kept + sum_stems(voiced_bus, length=n_out)
+        for name, (centred, spec) in for_session.items():  # each stem on its own at the cover tempo
+            if spec.action != "revoice":
+                centred = stretch(centred, sr=sr, time_ratio=ratio, semitones=semitones)
+            for_session[name] = (sum_stems([centred], length=n_out), spec)
 
     with clock.stage("master"):
         mastered = master(cover, sr=sr, spec=recipe.master, root=recipe_root)
@@ -212,11 +233,21 @@ def render(
             "stems": {name: recipe.stem(name).action for name in parts},
         }
 
+    if session:
+        from ..analysis.rhythm import track_beats
+        from .audacity.session import render_session
+
+        with clock.stage("session"):
+            beats = track_beats(cover, sr=sr).times_s if not cover_silent else []
+            render_session(out / "session.aup3", sr=sr, original=mix, stems=parts, processed=for_session,
+                           cover=cover, beats_s=beats, app=audacity)
     with clock.stage("write"):
         _write_audio(out, cover=cover, parts=parts, recipe=recipe, sr=sr)
     qa["stages"] = dict(clock.seconds)
     qa["warnings"] = list(warnings)
     qa["outputs"] = {"cover": "cover.wav", "stems": {n: f"stems/{n}.wav" for n in parts}, "recipe": "recipe.yaml"}
+    if session:
+        qa["outputs"]["session"] = "session.aup3"
     write_text_atomic(out / "qa.json", json.dumps(qa, indent=2, allow_nan=False) + "\n")
     result = RenderResult(out, out / "cover.wav", {n: out / f"stems/{n}.wav" for n in parts}, qa, warnings)
     for w in warnings:
