@@ -175,6 +175,7 @@ def test_render_with_session(app, tmp_path):
                            "  drums: {gain_db: -6, pan: -0.3}\n  bass: {action: mute}\ntempo: {ratio: 0.9}\n")
     src = write(tmp_path / "song.wav", song(bars=3))
     result = render(src, load_recipe(recipe_file), tmp_path / "out", session=True, audacity=app)
+    print(result.qa["stages"])
     assert result.qa["outputs"]["session"] == "session.aup3"
     assert "session" in result.qa["stages"]
     names = aup3_tracks(tmp_path / "out" / "session.aup3")
