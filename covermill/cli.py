@@ -70,11 +70,13 @@ def _parse_excerpt(text: str) -> tuple[float, float]:
               help="Output folder (created; files in it are replaced atomically).")
 @click.option("--separator", default="dsp", show_default=True, help="Stem separator backend.")
 @click.option("--excerpt", metavar="START:SECONDS", help="Render only SECONDS of the song from START (s), e.g. 30:20.")
+@click.option("--mixer", type=click.Choice(["pedalboard", "audacity"]), default="pedalboard", show_default=True,
+              help="Mix the stems (gain, pan, tempo, key) with pedalboard + Rubber Band, or inside Audacity.")
 @click.option("--session", is_flag=True,
               help="Also save OUT/session.aup3, an Audacity project for review (needs Audacity; Xvfb if no display).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; print only the output paths.")
-def render(song: Path, recipe_name: str, out_dir: Path, separator: str, excerpt: str | None, session: bool,
-           quiet: bool) -> None:
+def render(song: Path, recipe_name: str, out_dir: Path, separator: str, excerpt: str | None, mixer: str,
+           session: bool, quiet: bool) -> None:
     """Render SONG as a cover following a recipe."""
     from .automation.pipeline import check_out_dir
     from .automation.pipeline import render as run
@@ -88,9 +90,10 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, excerpt:
     if bar is not None:
         with bar:
             result = run(song, recipe, out_dir, separator=separator, recipe_root=root, progress=callback, excerpt=span,
-                         session=session)
+                         session=session, mixer=mixer)
     else:
-        result = run(song, recipe, out_dir, separator=separator, recipe_root=root, excerpt=span, session=session)
+        result = run(song, recipe, out_dir, separator=separator, recipe_root=root, excerpt=span, session=session,
+                     mixer=mixer)
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
     qa = result.qa

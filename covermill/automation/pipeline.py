@@ -40,6 +40,7 @@ from .tempo import stretch, tempo_ratio
 
 log = logging.getLogger(__name__)
 
+MIXERS = ("pedalboard", "audacity")
 STAGES = ("load", "separate", "analyse", "revoice", "mix", "tempo", "master", "qa", "write")
 ProgressCallback = Callable[[dict[str, Any]], None]
 
@@ -109,6 +110,7 @@ def render(
     sr: int = WORK_SR,
     excerpt: tuple[float, float] | None = None,
     session: bool = False,
+    mixer: str = "pedalboard",
     audacity: Any = None,
 ) -> RenderResult:
     """Render ``song`` as a cover following ``recipe`` into ``out_dir``.
@@ -122,15 +124,46 @@ def render(
     original, every stem, every audible stem as it enters the mix with the recipe's gain
     and pan, the cover, beat labels): see :func:`.audacity.session.render_session`. It
     needs Audacity; ``audacity`` is an already running :class:`.audacity.Audacity` to use.
+
+    ``mixer="audacity"`` mixes the stems (gain, pan, tempo, key) inside Audacity instead of
+    pedalboard and Rubber Band (:mod:`.audacity.mixer`); recipes with stem effects are refused.
+    An Audacity started here is stopped before returning, also on errors.
     """
-    song = Path(song)
-    out = check_out_dir(out_dir)
-    clock = _Clock(progress, total=len(STAGES) + (1 if session else 0))
-    if session and audacity is None:  # fail before the work, not after it
+    if mixer not in MIXERS:
+        raise ParameterError(f"mixer={mixer!r} is not one of {', '.join(MIXERS)}")
+    if mixer == "audacity":
+        from .audacity.mixer import check_recipe
+
+        check_recipe(recipe)
+    if (session or mixer == "audacity") and audacity is None:  # fail before the work, not after it
         from .audacity.launcher import find_audacity, find_module
 
         find_audacity()
         find_module()
+    started: list[Any] = []
+
+    def get_audacity():
+        if audacity is not None:
+            return audacity
+        if not started:
+            from .audacity.launcher import Audacity
+
+            started.append(Audacity.start())
+        return started[0]
+
+    try:
+        return _render(song, recipe, out_dir, separator=separator, recipe_root=recipe_root, progress=progress,
+                       sr=sr, excerpt=excerpt, session=session, mixer=mixer, get_audacity=get_audacity)
+    finally:
+        for app in started:
+            app.stop()
+
+
+def _render(song, recipe, out_dir, *, separator, recipe_root, progress, sr, excerpt, session, mixer,
+            get_audacity) -> RenderResult:
+    song = Path(song)
+    out = check_out_dir(out_dir)
+    clock = _Clock(progress, total=len(STAGES) + (1 if session else 0))
     warnings: list[str] = []
 
     with clock.stage("load"):
@@ -176,21 +209,33 @@ def render(
                 instrument = instruments.get(spec.revoice.instrument)
                 revoiced[name] = instrument.revoice(audio, sr=sr, time_ratio=ratio, semitones=semitones)
     with clock.stage("mix"):
+        for_audacity: dict[str, dict[str, tuple[np.ndarray, Any]]] = {"kept": {}, "voiced": {}}
         for name, audio in parts.items():
             spec = recipe.stem(name)
             if spec.action == "mute":
                 continue
             source = revoiced[name] if spec.action == "revoice" else audio
-            (voiced_bus if spec.action == "revoice" else keep_bus).append(
-                process_stem(source, sr=sr, spec=spec, root=recipe_root))
+            if mixer == "audacity":
+                for_audacity["voiced" if spec.action == "revoice" else "kept"][name] = (source, spec)
+            else:
+                (voiced_bus if spec.action == "revoice" else keep_bus).append(
+                    process_stem(source, sr=sr, spec=spec, root=recipe_root))
             if session:
                 centred = process_stem(source, sr=sr, spec=spec.model_copy(update={"pan": 0.0, "gain_db": 0.0}),
                                        root=recipe_root)
                 for_session[name] = (centred, spec)
-        kept = sum_stems(keep_bus, length=n)
+        if mixer == "audacity":
+            from .audacity.mixer import mix as audacity_mix
+
+            cover = audacity_mix(get_audacity(), sr=sr, kept=for_audacity["kept"], voiced=for_audacity["voiced"],
+                                 time_ratio=ratio, semitones=semitones, n_out=n_out)
+        else:
+            kept = sum_stems(keep_bus, length=n)
     with clock.stage("tempo"):
-        kept = stretch(kept, sr=sr, time_ratio=ratio, semitones=semitones) if keep_bus else np.zeros((2, n_out), np.float32)
-        cover = kept + sum_stems(voiced_bus, length=n_out)
+        if mixer != "audacity":
+            kept = (stretch(kept, sr=sr, time_ratio=ratio, semitones=semitones) if keep_bus
+                    else np.zeros((2, n_out), np.float32))
+            cover = kept + sum_stems(voiced_bus, length=n_out)
         for name, (centred, spec) in for_session.items():  # each stem on its own at the cover tempo
             if spec.action != "revoice":
                 centred = stretch(centred, sr=sr, time_ratio=ratio, semitones=semitones)
@@ -214,6 +259,7 @@ def render(
             "song": str(song),
             "recipe": recipe.name,
             "separator": separator,
+            **({"mixer": mixer} if mixer != "pedalboard" else {}),
             "duration_s": round(cover.shape[1] / sr, 3),
             "source_duration_s": round(n / sr, 3),
             "excerpt": {"start_s": excerpt[0], "seconds": excerpt[1]} if excerpt else None,
@@ -240,7 +286,7 @@ def render(
         with clock.stage("session"):
             beats = track_beats(cover, sr=sr).times_s if not cover_silent else []
             render_session(out / "session.aup3", sr=sr, original=mix, stems=parts, processed=for_session,
-                           cover=cover, beats_s=beats, app=audacity)
+                           cover=cover, beats_s=beats, app=get_audacity())
     with clock.stage("write"):
         _write_audio(out, cover=cover, parts=parts, recipe=recipe, sr=sr)
     qa["stages"] = dict(clock.seconds)

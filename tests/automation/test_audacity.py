@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import SR, sine, song, write
+from conftest import SR, click_track, sine, song, write
 
 from covermill.automation.audacity.client import MAX_LINE_BYTES, PipeClient, build_command, parse_reply, quote
 from covermill.automation.audacity.session import (
@@ -74,6 +74,17 @@ def test_audacity_gain_pan_reproduces_constant_power_law(pan, channels):
     scale = np.sqrt(2) if channels == 2 else 1.0
     want = tuple(10 ** (-3 / 20) * scale * x for x in pan_gains(pan))
     np.testing.assert_allclose(audacity, want, atol=1e-5)
+
+
+def test_audacity_mixer_rejects_effects_with_what_it_can_do():
+    from covermill.automation.audacity.mixer import check_recipe
+    from covermill.errors import ParameterError
+    from covermill.recipes.schema import Effect, Recipe
+
+    recipe = Recipe(name="fx", stems={"drums": Stem(effects=(Effect(plugin="Reverb"),)), "bass": Stem(gain_db=-3)})
+    with pytest.raises(ParameterError, match=r"stems\.drums\.effects \(Reverb\).*can express: stem gain_db, stem pan"):
+        check_recipe(recipe)
+    check_recipe(Recipe(name="ok", stems={"bass": Stem(gain_db=-3, pan=0.2)}))
 
 
 # -- a real Audacity -------------------------------------------------------------------------------------
@@ -173,14 +184,60 @@ def test_render_with_session(app, tmp_path):
     recipe_file = tmp_path / "quick.yaml"
     recipe_file.write_text("name: quick\nstems:\n  vocals: {revoice: {instrument: flute}, pan: 0.4}\n"
                            "  drums: {gain_db: -6, pan: -0.3}\n  bass: {action: mute}\ntempo: {ratio: 0.9}\n")
-    src = write(tmp_path / "song.wav", song(bars=3))
-    result = render(src, load_recipe(recipe_file), tmp_path / "out", session=True, audacity=app)
-    print(result.qa["stages"])
-    assert result.qa["outputs"]["session"] == "session.aup3"
+    src = write(tmp_path / "song.wav", song(bars=2))
+    result = render(src, load_recipe(recipe_file), tmp_path / "out", session=True, mixer="audacity", audacity=app)
+    assert result.qa["outputs"]["session"] == "session.aup3" and result.qa["mixer"] == "audacity"
+    assert abs(result.qa["duration_s"] - result.qa["source_duration_s"] / 0.9) < 0.05
+    assert abs(result.qa["loudness_lufs"] - (-14.0)) < 0.5
     assert "session" in result.qa["stages"]
     names = aup3_tracks(tmp_path / "out" / "session.aup3")
     assert names == ["original", "stem vocals", "stem drums", "stem bass", "stem other",
                      "vocals", "drums", "other", "cover (mastered)", "beats"]
+
+
+def spectral_correlation(x: np.ndarray, y: np.ndarray) -> float:
+    """Correlation of log-magnitude spectrograms (46 ms frames): alike in time and frequency, phase ignored."""
+    from scipy.signal import stft
+
+    sx, sy = (np.log1p(100 * np.abs(stft(z, nperseg=2048, noverlap=1024)[2])) for z in (x, y))
+    return float(np.corrcoef(sx.ravel(), sy.ravel())[0, 1])
+
+
+@needs_audacity
+def test_audacity_mix_matches_the_pedalboard_mix(app):
+    """gain/pan/tempo only: Audacity vs pedalboard + Rubber Band, before mastering.
+
+    Gain and pan are sample-exact; tempo is a different algorithm (SoundTouch vs Rubber Band
+    R3), so the stretched mixes agree in level and spectrogram, not in phase.
+    """
+    from covermill.automation.audacity.mixer import mix
+    from covermill.automation.mixer import sum_stems
+    from covermill.automation.tempo import stretch
+
+    a = song(bars=3)
+    n = a.shape[1]
+    stems = {"music": (a, Stem(gain_db=-2.0, pan=-0.4)),
+             "other": (song(bars=3, transpose=5, seed=1), Stem(gain_db=3.0, pan=0.7)),
+             "clicks": (click_track(120.0, n / SR)[:, :n], Stem(gain_db=-6.0, pan=0.0))}
+    bus = sum_stems([process_stem(y, sr=SR, spec=s) for y, s in stems.values()], length=n)
+    for ratio in (1.0, 0.9):
+        n_out = round(n / ratio)
+        t0 = time.perf_counter()
+        ours = stretch(bus, sr=SR, time_ratio=ratio)
+        t_pedalboard = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        theirs = mix(app, sr=SR, kept=stems, voiced={}, time_ratio=ratio, semitones=0.0, n_out=n_out)
+        t_audacity = time.perf_counter() - t0
+        print(f"ratio {ratio}, {n / SR:.1f} s: pedalboard {t_pedalboard:.2f} s, audacity {t_audacity:.2f} s")
+        assert theirs.shape == ours.shape == (2, n_out)
+        for ch in range(2):
+            diff_db = 20 * np.log10(np.sqrt(np.mean(theirs[ch] ** 2)) / np.sqrt(np.mean(ours[ch] ** 2)))
+            assert abs(diff_db) < (0.1 if ratio == 1.0 else 0.5), (ratio, ch, diff_db)
+            if ratio == 1.0:
+                assert np.corrcoef(ours[ch], theirs[ch])[0, 1] > 0.9999
+            else:
+                assert spectral_correlation(ours[ch], theirs[ch]) > 0.9
+            print(ratio, ch, round(diff_db, 3), spectral_correlation(ours[ch], theirs[ch]))
 
 
 @needs_audacity

@@ -103,7 +103,12 @@ def write_profile(profile: Path, *, module: Path, version: tuple[int, int, int])
         "[GUI]\nShowSplashScreen=0\n"
         "[Update]\nDefaultUpdatesChecking=0\nUpdateNoticeShown=1\n"
         "[Warnings]\nFirstProjectSave=0\nMixMono=0\nMixStereo=0\nMixUnknownChannels=0\n"
-        f"[Directories]\nTempDir={temp}\n",
+        f"[Directories]\nTempDir={temp}\n"
+        # Export2 to .wav writes 32-bit float (SF_FORMAT_WAV | SF_FORMAT_FLOAT), no dither: a mix above 0 dBFS
+        # comes back unclipped and unquantised.
+        "[FileFormats]\nExportFormat_SF1=65542\n[FileFormats/ExportFormat_SF1_Type]\nWAV_10000=6\n"
+        "[Quality]\nDitherAlgorithm=0\nHQDitherAlgorithm=0\n"
+        "[SamplingRate]\nDefaultProjectSampleRate=44100\n",
         encoding="utf-8",
     )
     return config
