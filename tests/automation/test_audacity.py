@@ -140,7 +140,7 @@ def test_injection_through_a_filename_or_value_cannot_run_a_second_command(app, 
 
 
 @needs_audacity
-def test_session_holds_named_tracks_and_exports_covermills_mix(app, tmp_path):
+def test_session_holds_named_tracks_and_exports_covermills_mix(app, tmp_path, monkeypatch):
     # two stems as covermill mixes them (constant power pan, gain) vs Audacity playing the session
     a = song(bars=2)
     b = sine(330.0, a.shape[1] / SR, amp=0.3)
@@ -148,8 +148,9 @@ def test_session_holds_named_tracks_and_exports_covermills_mix(app, tmp_path):
     ta = SessionTrack("keys", write(tmp_path / "a.wav", a, subtype="FLOAT"), gain_db=-4.0, pan=-0.5)
     tb = SessionTrack("pad", write(tmp_path / "b.wav", b, subtype="FLOAT"), gain_db=2.0, pan=0.8)
     ref = SessionTrack("reference", write(tmp_path / "r.wav", a, subtype="FLOAT"), mute=True)
+    monkeypatch.chdir(tmp_path)  # a relative target: Audacity would resolve it against its own folder
+    build_session(app, [ref, ta, tb], "out/session.aup3", labels=[(0.5, "1.1"), (1.0, "1.2")])
     target = tmp_path / "out" / "session.aup3"
-    build_session(app, [ref, ta, tb], target, labels=[(0.5, "1.1"), (1.0, "1.2")])
     assert sorted(p.name for p in target.parent.iterdir()) == ["session.aup3"]  # no -wal, no staging
     assert aup3_tracks(target) == ["reference", "keys", "pad", "beats"]
     with contextlib.closing(sqlite3.connect(target)) as db:  # an open connection would make Audacity ask

@@ -69,7 +69,7 @@ def build_session(app: Audacity, tracks: Sequence[SessionTrack], target: str | o
     everything into the one file) and moved onto ``target``. Paths are checked before
     ``Import2``: a missing file would open a modal dialog that stops the pipe.
     """
-    target = Path(target)
+    target = Path(target).absolute()  # Audacity resolves relative paths against its own working folder
     c = app.client
     if c.do("GetInfo", Type="Tracks", Format="Brief").strip():
         raise AudacityError("the Audacity project is not empty; covermill builds sessions in an empty project")
@@ -249,6 +249,9 @@ def open_session(path: str | os.PathLike, *, app: Audacity | None = None, timeou
     try:
         expected = aup3_tracks(path)
     except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc):
+            raise AudacityError(f"{path}: is already open in an Audacity (the project is locked); "
+                                "switch to that window or close it there") from None
         raise AudacityError(f"{path}: is not a readable Audacity project ({exc})") from None
     if app is None:
         try:
