@@ -10,7 +10,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # audacity + xvfb (+ xauth) run the Audacity tests against a real Audacity on a virtual display.
 TEST_DEBS := ffmpeg audacity xvfb xauth
 
-.PHONY: demo test bench lint sysdeps install clean
+.PHONY: demo test bench bench-audacity lint sysdeps install clean
 
 $(VENV)/.torch:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ test: install sysdeps
 
 bench: install
 	$(BIN)/python bench/bench_render.py --write docs/BENCHMARKS.md
+
+bench-audacity: install sysdeps
+	$(BIN)/python bench/bench_audacity.py --write docs/BENCHMARKS.md
 
 lint: install
 	$(BIN)/ruff check covermill tests bench

@@ -67,8 +67,13 @@ def mix(app: Audacity, *, sr: int, kept: dict, voiced: dict, time_ratio: float, 
             c.do("Select", Track=index, TrackCount=1, Mode="Set")
             c.do("SetTrack", Name=track.name, Gain=gain, Pan=pan)
         if kept and (time_ratio != 1.0 or semitones != 0.0):
+            # One stretch of the bus of kept stems, as covermill does: stems stretched one by one lose their
+            # phase relations (separated stems partly cancel), which changes the level of their sum.
             seconds = max(a.shape[1] for a, _ in kept.values()) / sr
             c.do("Select", Track=0, TrackCount=len(kept), Mode="Set", Start=0.0, End=seconds)
+            if len(kept) > 1:
+                c.do("MixAndRender", timeout_s=600)  # gains and pans applied; the new track is last and selected
+                c.do("Select", Track=len(tracks) - len(kept), TrackCount=1, Mode="Set", Start=0.0, End=seconds)
             if time_ratio != 1.0:
                 c.do("ChangeTempo", Percentage=100.0 * (time_ratio - 1.0), SBSMS=hq, timeout_s=600)
             if semitones != 0.0:
