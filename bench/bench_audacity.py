@@ -90,8 +90,8 @@ def main(argv=None) -> int:
                 diff = [20 * np.log10(np.sqrt(np.mean(theirs[c] ** 2)) / np.sqrt(np.mean(ours[c] ** 2))) for c in (0, 1)]
                 corr = [spectral_correlation(ours[c], theirs[c]) for c in (0, 1)]
                 rows.append((f"Audacity, Change Tempo ({'SBSMS' if hq else 'SoundTouch'})", seconds, diff, corr))
-            t0 = time.perf_counter()
             processed = {k: (stretch(a, sr=sr, time_ratio=args.ratio), s) for k, (a, s) in kept.items()}
+            t0 = time.perf_counter()
             render_session(Path(tmp) / "session.aup3", sr=sr, original=y, stems=parts, processed=processed,
                            cover=ours, beats_s=np.arange(0.5, n_out / sr, 0.5), app=app)
             t_session = time.perf_counter() - t0
