@@ -127,7 +127,7 @@ class Xvfb:
             self.proc = subprocess.Popen(
                 [xvfb, "-displayfd", str(write_fd), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
                 pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, start_new_session=True,
+                stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
             )
         finally:
             os.close(write_fd)
@@ -196,11 +196,13 @@ class Audacity:
     @classmethod
     def start(cls, *, profile: str | os.PathLike | None = None, timeout_s: float = 30.0,
               command_timeout_s: float = 60.0, binary: str | None = None, project: str | os.PathLike | None = None,
-              headless: bool | None = None) -> Audacity:
+              headless: bool | None = None, keep_running: bool = False) -> Audacity:
         """Start Audacity in ``profile`` and wait (at most ``timeout_s``) until its pipe answers.
 
         ``headless`` (default: when ``DISPLAY`` is unset) runs it on a private Xvfb.
-        ``project`` is a file to open at start. Raises :class:`AudacityError` when another
+        ``project`` is a file to open at start. Audacity (and Xvfb) die with this process
+        unless ``keep_running`` (for a person's Audacity, which outlives covermill).
+        Raises :class:`AudacityError` when another
         Audacity already serves the pipes, or this one does not answer in time.
         """
         t0 = time.perf_counter()
@@ -222,7 +224,7 @@ class Audacity:
                 _warm_up(exe, profile, module=module, version=version, display=xvfb.display if xvfb else None)
             write_profile(profile, module=module, version=version)
             args = [exe] + ([str(project)] if project else [])
-            proc = _spawn(args, profile, display=xvfb.display if xvfb else None)
+            proc = _spawn(args, profile, display=xvfb.display if xvfb else None, keep=keep_running)
             try:
                 client = PipeClient(timeout_s=command_timeout_s).connect(
                     timeout_s=timeout_s, alive=lambda: proc.poll() is None)
@@ -273,11 +275,20 @@ def _env(profile: Path, display: str | None) -> dict[str, str]:
     return env
 
 
-def _spawn(args: list[str], profile: Path, *, display: str | None) -> subprocess.Popen:
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when covermill dies (even by SIGKILL), so nothing is left behind."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _spawn(args: list[str], profile: Path, *, display: str | None, keep: bool = False) -> subprocess.Popen:
     log_path = profile / "audacity.log"
     with open(log_path, "ab") as log_file:
         return subprocess.Popen(args, env=_env(profile, display), cwd=profile, stdin=subprocess.DEVNULL,
-                                stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+                                stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=None if keep else _die_with_parent)
 
 
 def _warm_up(exe: str, profile: Path, *, module: Path, version, display: str | None, timeout_s: float = 60.0) -> None:

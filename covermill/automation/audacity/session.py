@@ -259,7 +259,7 @@ def open_session(path: str | os.PathLike, *, app: Audacity | None = None, timeou
         except AudacityError:
             if not os.environ.get("DISPLAY"):
                 raise AudacityError("there is no DISPLAY to show Audacity on; run this in a desktop session") from None
-            app = Audacity.start(project=path, headless=False, timeout_s=timeout_s)
+            app = Audacity.start(project=path, headless=False, timeout_s=timeout_s, keep_running=True)
             return app, expected
     app.client.do("OpenProject2", Filename=str(path), AddToHistory=False, timeout_s=timeout_s)
     return app, expected
