@@ -159,6 +159,24 @@ def test_injection_through_a_filename_or_value_cannot_run_a_second_command(app, 
 
 
 @needs_audacity
+def test_attach_to_a_running_audacity_and_refuse_a_second_one(app, tmp_path):
+    from covermill.automation.audacity import Audacity
+
+    with pytest.raises(AudacityError, match="already running"):
+        Audacity.start(profile=tmp_path / "other", headless=True)
+    app.client.close()  # one client at a time on the per-user pipes
+    try:
+        attached = Audacity.attach(timeout_s=10)
+        assert not attached.owned
+        assert attached.client.do("Message", Text="attached") == "attached"
+        attached.stop()  # leaves an Audacity it did not start running
+        assert app.alive()
+    finally:
+        app.client.connect(timeout_s=10)
+    assert app.client.do("Message", Text="back") == "back"
+
+
+@needs_audacity
 def test_session_holds_named_tracks_and_exports_covermills_mix(app, tmp_path, monkeypatch):
     # two stems as covermill mixes them (constant power pan, gain) vs Audacity playing the session
     a = song(bars=2)

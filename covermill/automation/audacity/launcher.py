@@ -210,6 +210,7 @@ class Audacity:
         module = find_module()
         profile = Path(profile) if profile else default_profile()
         profile.mkdir(parents=True, exist_ok=True)
+        _refuse_if_served()  # fail fast, before waiting for the lock
         lock = _take_lock()
         xvfb = None
         try:
