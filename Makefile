@@ -9,10 +9,11 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests use: ffmpeg decodes containers libsndfile cannot (m4a/aac);
 # rubberband-cli is the command line behind the alternate pyrubberband stretcher;
 # chromium loads the HTML report headless; fluidsynth + fluid-soundfont-gm render MIDI
-# re-voiced stems (FluidR3 General MIDI soundfont).
-TEST_DEBS := ffmpeg rubberband-cli chromium fluidsynth fluid-soundfont-gm
+# re-voiced stems (FluidR3 General MIDI soundfont); audacity + xvfb (+ xauth) run the
+# Audacity tests against a real Audacity on a virtual display.
+TEST_DEBS := ffmpeg rubberband-cli chromium fluidsynth fluid-soundfont-gm audacity xvfb xauth
 
-.PHONY: demo test bench models lint sysdeps install clean
+.PHONY: demo test bench bench-audacity models lint sysdeps install clean
 
 $(VENV)/.torch:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +49,9 @@ bench: install
 
 models: install
 	$(BIN)/python bench/make_models.py
+
+bench-audacity: install sysdeps
+	$(BIN)/python bench/bench_audacity.py --write docs/BENCHMARKS.md
 
 lint: install
 	$(BIN)/ruff check covermill tests bench

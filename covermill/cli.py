@@ -76,9 +76,13 @@ def _parse_excerpt(text: str) -> tuple[float, float]:
               help="A .sf2 soundfont for MIDI re-voiced stems (replaces the recipe's and the default FluidR3 GM).")
 @click.option("--instruments-dir", type=click.Path(path_type=Path), default=None,
               help="A folder of instrument .yaml files (copies of the built-ins, edited); they win over built-ins.")
+@click.option("--mixer", type=click.Choice(["pedalboard", "audacity"]), default="pedalboard", show_default=True,
+              help="Mix the stems (gain, pan, tempo, key) with pedalboard + Rubber Band, or inside Audacity.")
+@click.option("--session", is_flag=True,
+              help="Also save OUT/session.aup3, an Audacity project for review (needs Audacity; Xvfb if no display).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; print only the output paths.")
 def render(song: Path, recipe_name: str, out_dir: Path, separator: str, stretcher: str, excerpt: str | None,
-           soundfont: Path | None, instruments_dir: Path | None, quiet: bool) -> None:
+           soundfont: Path | None, instruments_dir: Path | None, mixer: str, session: bool, quiet: bool) -> None:
     """Render SONG as a cover following a recipe."""
     from .automation.pipeline import check_out_dir
     from .automation.pipeline import render as run
@@ -92,10 +96,11 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, stretche
     if bar is not None:
         with bar:
             result = run(song, recipe, out_dir, separator=separator, recipe_root=root, progress=callback, excerpt=span,
-                         stretcher=stretcher, soundfont=soundfont, instruments_dir=instruments_dir)
+                         stretcher=stretcher, soundfont=soundfont, instruments_dir=instruments_dir, session=session,
+                         mixer=mixer)
     else:
         result = run(song, recipe, out_dir, separator=separator, recipe_root=root, excerpt=span, stretcher=stretcher,
-                     soundfont=soundfont, instruments_dir=instruments_dir)
+                     soundfont=soundfont, instruments_dir=instruments_dir, session=session, mixer=mixer)
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
     qa = result.qa
@@ -107,6 +112,8 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, stretche
     click.echo(f"cover:  {result.cover}")
     click.echo(f"stems:  {result.out_dir / 'stems'}")
     click.echo(f"report: {result.qa_path}")
+    if session:
+        click.echo(f"session: {result.out_dir / 'session.aup3'}  (covermill audacity open {result.out_dir / 'session.aup3'})")
 
 
 @main.command()
@@ -371,6 +378,23 @@ def qa_cliques(folder: Path, neighbors: int, as_json: bool) -> None:
     click.echo(f"{result['n_tracks']} tracks in {result['n_cliques']} cliques, k={result['n_neighbors']}")
     click.echo(f"clique accuracy  {result['accuracy']:.3f} (leave one out)")
     click.echo(f"MAP              {result['map']:.3f}")
+
+
+@main.group("audacity")
+def audacity_group() -> None:
+    """Review sessions in a real Audacity."""
+
+
+@audacity_group.command("open")
+@click.argument("project", type=click.Path(path_type=Path))
+def audacity_open(project: Path) -> None:
+    """Open PROJECT (a session.aup3) in Audacity for a person, and leave it running."""
+    from .automation.audacity.session import open_session
+
+    app, tracks = open_session(project)
+    who = f"pid {app.proc.pid}" if app.proc is not None else "the running Audacity"
+    click.echo(f"opened {project} in Audacity ({who}); tracks: {', '.join(tracks)}")
+    app.client.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,3 +29,7 @@ class ModelLoadingError(CovermillError):
 
 class OutputError(CovermillError):
     """An output location cannot be used (an existing file, no permission, ...)."""
+
+
+class AudacityError(CovermillError):
+    """Audacity cannot be started or reached, stopped answering, or refused a command (its own message)."""

@@ -38,12 +38,13 @@ from ..fsutil import write_text_atomic
 from ..instruments.midi import NoNotesError
 from ..recipes import Recipe, recipe_to_yaml
 from .master import master
-from .mixer import audible, mix_cover
+from .mixer import audible, mix_cover, process_stem, sum_stems
 from .report import render_report
-from .tempo import tempo_ratio
+from .tempo import stretch, tempo_ratio
 
 log = logging.getLogger(__name__)
 
+MIXERS = ("pedalboard", "audacity")
 STAGES = ("load", "separate", "analyse", "revoice", "mix", "master", "qa", "write")
 ProgressCallback = Callable[[dict[str, Any]], None]
 
@@ -77,8 +78,9 @@ def check_out_dir(out_dir: str | os.PathLike) -> Path:
 
 
 class _Clock:
-    def __init__(self, progress: ProgressCallback | None) -> None:
+    def __init__(self, progress: ProgressCallback | None, *, total: int = len(STAGES)) -> None:
         self.progress = progress
+        self.total = total
         self.seconds: dict[str, float] = {}
         self._i = 0
 
@@ -89,13 +91,13 @@ class _Clock:
             def __enter__(self_inner):
                 self_inner.t0 = time.perf_counter()
                 if clock.progress:
-                    clock.progress({"stage": name, "done": clock._i, "total": len(STAGES), "state": "start"})
+                    clock.progress({"stage": name, "done": clock._i, "total": clock.total, "state": "start"})
 
             def __exit__(self_inner, exc_type, exc, tb):
                 clock.seconds[name] = round(time.perf_counter() - self_inner.t0, 3)
                 clock._i += 1
                 if exc_type is None and clock.progress:
-                    clock.progress({"stage": name, "done": clock._i, "total": len(STAGES), "state": "end"})
+                    clock.progress({"stage": name, "done": clock._i, "total": clock.total, "state": "end"})
                 return False
 
         return _Ctx()
@@ -114,6 +116,9 @@ def render(
     stretcher: str = "pedalboard",
     soundfont: str | os.PathLike | None = None,
     instruments_dir: str | os.PathLike | None = None,
+    session: bool = False,
+    mixer: str = "pedalboard",
+    audacity: Any = None,
 ) -> RenderResult:
     """Render ``song`` as a cover following ``recipe`` into ``out_dir``.
 
@@ -123,11 +128,54 @@ def render(
     ``excerpt=(start_s, seconds)`` renders only that part of the song (for quick listening
     while a recipe is tuned). Stems re-voiced through MIDI (``revoice: {midi_program: ...}``)
     also write their notes as ``midi/<stem>.mid``; ``soundfont`` replaces the recipe's and
-    the default soundfont, ``instruments_dir`` holds user instrument files.
+    the default soundfont, ``instruments_dir`` holds user instrument files. ``stretcher``
+    picks the Rubber Band binding (``pedalboard`` or ``pyrubberband``).
+
+    ``session=True`` also saves ``session.aup3``, an Audacity project for review (the
+    original, every stem, every audible stem as it enters the mix with the recipe's gain
+    and pan, the cover, beat labels): see :func:`.audacity.session.render_session`. It
+    needs Audacity; ``audacity`` is an already running :class:`.audacity.Audacity` to use.
+
+    ``mixer="audacity"`` mixes the stems (gain, pan, tempo, key) inside Audacity instead of
+    pedalboard and Rubber Band (:mod:`.audacity.mixer`); recipes with stem effects are refused.
+    An Audacity started here is stopped before returning, also on errors.
     """
+    if mixer not in MIXERS:
+        raise ParameterError(f"mixer={mixer!r} is not one of {', '.join(MIXERS)}")
+    if mixer == "audacity":
+        from .audacity.mixer import check_recipe
+
+        check_recipe(recipe)
+    if (session or mixer == "audacity") and audacity is None:  # fail before the work, not after it
+        from .audacity.launcher import find_audacity, find_module
+
+        find_audacity()
+        find_module()
+    started: list[Any] = []
+
+    def get_audacity():
+        if audacity is not None:
+            return audacity
+        if not started:
+            from .audacity.launcher import Audacity
+
+            started.append(Audacity.start())
+        return started[0]
+
+    try:
+        return _render(song, recipe, out_dir, separator=separator, recipe_root=recipe_root, progress=progress,
+                       sr=sr, excerpt=excerpt, session=session, mixer=mixer, get_audacity=get_audacity,
+                       stretcher=stretcher, soundfont=soundfont, instruments_dir=instruments_dir)
+    finally:
+        for app in started:
+            app.stop()
+
+
+def _render(song, recipe, out_dir, *, separator, recipe_root, progress, sr, excerpt, session, mixer,
+            get_audacity, stretcher, soundfont, instruments_dir) -> RenderResult:
     song = Path(song)
     out = check_out_dir(out_dir)
-    clock = _Clock(progress)
+    clock = _Clock(progress, total=len(STAGES) + (1 if session else 0))
     warnings: list[str] = []
     voices = _instruments(recipe, soundfont=soundfont, instruments_dir=instruments_dir, root=recipe_root)
 
@@ -164,6 +212,8 @@ def render(
                             f"{', '.join(parts)}); ignored")
 
     heard = audible(recipe, list(parts))
+    n_out = int(round(n / ratio))
+    for_session: dict[str, tuple[np.ndarray, Any]] = {}  # stem -> (at the cover tempo, centred, unity gain; spec)
     with clock.stage("revoice"):
         revoiced: dict[str, np.ndarray] = {}
         notes: dict[str, Any] = {}
@@ -179,8 +229,23 @@ def render(
                     notes[name] = instrument.midi_
     with clock.stage("mix"):
         kept = {name: parts[name] for name in heard if recipe.stem(name).action == "keep"}
-        cover = mix_cover(kept, revoiced, recipe=recipe, sr=sr, n_in=n, time_ratio=ratio, semitones=semitones,
-                          stretcher=stretcher, root=recipe_root)
+        if mixer == "audacity":
+            from .audacity.mixer import mix as audacity_mix
+
+            cover = audacity_mix(get_audacity(), sr=sr, kept={k: (a, recipe.stem(k)) for k, a in kept.items()},
+                                 voiced={k: (a, recipe.stem(k)) for k, a in revoiced.items()},
+                                 time_ratio=ratio, semitones=semitones, n_out=n_out)
+        else:
+            cover = mix_cover(kept, revoiced, recipe=recipe, sr=sr, n_in=n, time_ratio=ratio, semitones=semitones,
+                              stretcher=stretcher, root=recipe_root)
+        for name in heard if session else ():  # each stem on its own at the cover tempo, for review
+            spec = recipe.stem(name)
+            source = revoiced[name] if spec.action == "revoice" else parts[name]
+            centred = process_stem(source, sr=sr, spec=spec.model_copy(update={"pan": 0.0, "gain_db": 0.0}),
+                                   root=recipe_root)
+            if spec.action != "revoice":
+                centred = stretch(centred, sr=sr, time_ratio=ratio, semitones=semitones, engine=stretcher)
+            for_session[name] = (sum_stems([centred], length=n_out), spec)
 
     with clock.stage("master"):
         mastered = master(cover, sr=sr, spec=recipe.master, root=recipe_root)
@@ -201,6 +266,7 @@ def render(
             "song": str(song),
             "recipe": recipe.name,
             "separator": separator,
+            **({"mixer": mixer} if mixer != "pedalboard" else {}),
             "duration_s": round(cover.shape[1] / sr, 3),
             "source_duration_s": round(n / sr, 3),
             "excerpt": {"start_s": excerpt[0], "seconds": excerpt[1]} if excerpt else None,
@@ -222,6 +288,14 @@ def render(
             "stems": {name: recipe.stem(name).action for name in parts},
         }
 
+    if session:
+        from ..analysis.rhythm import track_beats
+        from .audacity.session import render_session
+
+        with clock.stage("session"):
+            beats = track_beats(cover, sr=sr).times_s if not cover_silent else []
+            render_session(out / "session.aup3", sr=sr, original=mix, stems=parts, processed=for_session,
+                           cover=cover, beats_s=beats, app=get_audacity())
     with clock.stage("write"):
         report = render_report(original=mix, cover=cover, sr=sr, qa={**qa, "warnings": warnings}, features=feats)
         _write_audio(out, cover=cover, parts=parts, recipe=recipe, sr=sr, texts={"report.html": report}, notes=notes)
@@ -231,6 +305,8 @@ def render(
                      "report": "report.html"}
     if notes:
         qa["outputs"]["midi"] = {name: f"midi/{name}.mid" for name in notes}
+    if session:
+        qa["outputs"]["session"] = "session.aup3"
     write_text_atomic(out / "qa.json", json.dumps(qa, indent=2, allow_nan=False) + "\n")
     result = RenderResult(out, out / "cover.wav", {n: out / f"stems/{n}.wav" for n in parts}, qa, warnings)
     for w in warnings:

@@ -1,0 +1,136 @@
+"""Benchmark: Audacity startup, and mixing stems in Audacity vs the pedalboard mixer.
+
+    make bench-audacity   # or: .venv/bin/python bench/bench_audacity.py --write docs/BENCHMARKS.md
+
+Startup: a fresh covermill profile (warm-up start included) and warm starts (Xvfb included).
+Mix: the demo song's stems (dsp separator, an excerpt), a gain/pan/tempo recipe, mixed by
+pedalboard + Rubber Band and by Audacity (Change Tempo); level and spectrogram agreement.
+Writes between the ``<!-- bench:audacity -->`` markers of the target file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from covermill import stems as separators  # noqa: E402
+from covermill.audio import load_audio  # noqa: E402
+from covermill.automation.audacity import Audacity  # noqa: E402
+from covermill.automation.audacity.mixer import mix as audacity_mix  # noqa: E402
+from covermill.automation.audacity.session import render_session  # noqa: E402
+from covermill.automation.mixer import process_stem, sum_stems  # noqa: E402
+from covermill.automation.tempo import stretch  # noqa: E402
+from covermill.constants import WORK_SR  # noqa: E402
+from covermill.recipes import Stem  # noqa: E402
+
+DEMO = REPO / "examples" / "lets_go_fishin.ogg"
+START, END = "<!-- bench:audacity -->", "<!-- /bench:audacity -->"
+SPECS = {"vocals": Stem(gain_db=-1.0, pan=0.2), "drums": Stem(gain_db=-4.0, pan=-0.3),
+         "bass": Stem(gain_db=0.0, pan=0.0), "other": Stem(gain_db=-2.0, pan=0.5)}
+
+
+def spectral_correlation(x: np.ndarray, y: np.ndarray) -> float:
+    from scipy.signal import stft
+
+    sx, sy = (np.log1p(100 * np.abs(stft(z, nperseg=2048, noverlap=1024)[2])) for z in (x, y))
+    return float(np.corrcoef(sx.ravel(), sy.ravel())[0, 1])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--song", type=Path, default=DEMO)
+    ap.add_argument("--start", type=float, default=30.0, help="excerpt start (s)")
+    ap.add_argument("--seconds", type=float, default=30.0, help="excerpt length (s)")
+    ap.add_argument("--ratio", type=float, default=0.9, help="tempo ratio of the mix")
+    ap.add_argument("--warm-starts", type=int, default=3)
+    ap.add_argument("--sbsms", action="store_true", help="also time Audacity's SBSMS stretcher (slow)")
+    ap.add_argument("--write", type=Path, help="markdown file to update")
+    args = ap.parse_args(argv)
+    sr = WORK_SR
+
+    with tempfile.TemporaryDirectory() as tmp:
+        profile = Path(tmp) / "profile"
+        t0 = time.perf_counter()
+        Audacity.start(profile=profile, headless=True).stop()
+        fresh = time.perf_counter() - t0
+        warm = []
+        for _ in range(args.warm_starts):
+            with Audacity.start(profile=profile, headless=True) as app:
+                warm.append(app.startup_s)
+
+        y = load_audio(args.song, sr=sr)[:, int(args.start * sr) : int((args.start + args.seconds) * sr)]
+        n = y.shape[1]
+        parts = separators.get("dsp").separate(y, sr=sr)
+        kept = {name: (audio, SPECS[name]) for name, audio in parts.items()}
+        n_out = round(n / args.ratio)
+
+        t0 = time.perf_counter()
+        bus = sum_stems([process_stem(a, sr=sr, spec=s) for a, s in kept.values()], length=n)
+        ours = stretch(bus, sr=sr, time_ratio=args.ratio)
+        t_pedalboard = time.perf_counter() - t0
+        rows = []
+        with Audacity.start(profile=profile, headless=True, command_timeout_s=600) as app:
+            for hq in (False, True) if args.sbsms else (False,):
+                t0 = time.perf_counter()
+                theirs = audacity_mix(app, sr=sr, kept=kept, voiced={}, time_ratio=args.ratio, semitones=0.0,
+                                      n_out=n_out, hq=hq)
+                seconds = time.perf_counter() - t0
+                diff = [20 * np.log10(np.sqrt(np.mean(theirs[c] ** 2)) / np.sqrt(np.mean(ours[c] ** 2))) for c in (0, 1)]
+                corr = [spectral_correlation(ours[c], theirs[c]) for c in (0, 1)]
+                rows.append((f"Audacity, Change Tempo ({'SBSMS' if hq else 'SoundTouch'})", seconds, diff, corr))
+            processed = {k: (stretch(a, sr=sr, time_ratio=args.ratio), s) for k, (a, s) in kept.items()}
+            t0 = time.perf_counter()
+            render_session(Path(tmp) / "session.aup3", sr=sr, original=y, stems=parts, processed=processed,
+                           cover=ours, beats_s=np.arange(0.5, n_out / sr, 0.5), app=app)
+            t_session = time.perf_counter() - t0
+
+    dur = n / sr
+    name = args.song.relative_to(REPO) if args.song.is_relative_to(REPO) else args.song
+    lines = [
+        f"Audacity 3.2.4 (Debian), Xvfb; song `{name}` {args.start:g}-{args.start + args.seconds:g} s "
+        f"({dur:.1f} s), dsp stems, gains/pans per stem, tempo ratio {args.ratio}; "
+        f"{os.cpu_count()} CPU cores (shared), Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}.",
+        "",
+        "| Audacity start | seconds |",
+        "|---|---:|",
+        f"| fresh profile (warm-up start + start, Xvfb) | {fresh:.2f} |",
+        f"| warm profile, median of {len(warm)} (Xvfb included) | {statistics.median(warm):.2f} |",
+        "",
+        "| mix (gain, pan, tempo) of 4 stems | seconds | x realtime | RMS diff L / R (dB) | spectrogram corr. L / R |",
+        "|---|---:|---:|---:|---:|",
+        f"| pedalboard + Rubber Band R3 (default mixer) | {t_pedalboard:.2f} | {dur / t_pedalboard:.1f}x | reference | reference |",
+        *[f"| {label} | {sec:.2f} | {dur / sec:.1f}x | {d[0]:+.2f} / {d[1]:+.2f} | {c[0]:.3f} / {c[1]:.3f} |"
+          for label, sec, d, c in rows],
+        "",
+        f"Building a review session of this excerpt (10 tracks, {len(np.arange(0.5, n_out / sr, 0.5))} labels, "
+        f"save): {t_session:.2f} s. Each scripted command costs about 0.17 s inside Audacity, a label about 0.5 s "
+        "(AddLabel + SetLabel).",
+    ]
+    table = "\n".join(lines)
+    print(table)
+    if args.write:
+        text = args.write.read_text() if args.write.exists() else "# Benchmarks\n"
+        block = f"{START}\nCommand: `make bench-audacity`\n\n{table}\n{END}"
+        if START in text:
+            text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+        else:
+            text += "\n## Audacity\n\n" + block + "\n"
+        args.write.write_text(text)
+        print(f"\nwritten to {args.write}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

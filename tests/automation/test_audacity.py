@@ -1,0 +1,301 @@
+"""Audacity through mod-script-pipe: the client's quoting, sessions, failure modes.
+
+Tests marked ``audacity`` drive a real Audacity (Debian 3.2.4) on a private Xvfb; no fake
+pipe server stands in for it. One Audacity is started for the module; the last test
+kills it on purpose. ``make test`` installs audacity and xvfb.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import shutil
+import sqlite3
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import SR, click_track, sine, song, write
+
+from covermill.automation.audacity.client import MAX_LINE_BYTES, PipeClient, build_command, parse_reply, quote
+from covermill.automation.audacity.session import (
+    SessionTrack,
+    audacity_gain_pan,
+    aup3_tracks,
+    build_session,
+    open_session,
+)
+from covermill.automation.mixer import pan_gains, process_stem
+from covermill.errors import AudacityError
+from covermill.recipes import Stem
+
+HAVE_AUDACITY = shutil.which("audacity") is not None
+needs_audacity = pytest.mark.skipif(not HAVE_AUDACITY, reason="audacity is not installed "
+                                    "(apt-get install audacity xvfb; `make test` does it)")
+
+
+# -- the client, without Audacity ----------------------------------------------------------------------
+
+def test_quote_escapes_quotes_and_backslashes():
+    assert quote('a "b" \\c') == '"a \\"b\\" \\\\c"'
+    assert build_command("Import2", {"Filename": "/x y/z.wav"}) == 'Import2: Filename="/x y/z.wav"'
+    assert build_command("SetTrack", {"Gain": -6.0, "Mute": True, "Track": 2}) == "SetTrack: Gain=-6 Mute=1 Track=2"
+
+
+@pytest.mark.parametrize("value,why", [("a\nSelectAll:", "newline"), ("a\rb", "carriage return"),
+                                       ("C:\\new\\x.wav", "backslash followed by 'n'"), ("a\x00b", "NUL")])
+def test_values_audacity_cannot_receive_intact_are_refused(value, why):
+    with pytest.raises(AudacityError, match=why):
+        build_command("Message", {"Text": value})
+
+
+def test_overlong_command_is_refused():
+    with pytest.raises(AudacityError, match="at most 1000"):
+        build_command("Import2", {"Filename": "/" + "x" * MAX_LINE_BYTES})
+    with pytest.raises(AudacityError, match="invalid Audacity"):
+        build_command("Select: Track=0\nRemoveTracks", {})
+
+
+def test_reply_parsing():
+    assert parse_reply("\n[ 1 ]\nBatchCommand finished: OK\n\n", command="GetInfo") == "[ 1 ]"
+    with pytest.raises(AudacityError, match="Audacity refused `Bogus`: Your batch command of Bogus"):
+        parse_reply("Your batch command of Bogus was not recognized.\nBatchCommand finished: Failed!\n\n",
+                    command="Bogus")
+
+
+@pytest.mark.parametrize("pan", [-1.0, -0.6, 0.0, 0.3, 1.0])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_audacity_gain_pan_reproduces_constant_power_law(pan, channels):
+    gain_db, q = audacity_gain_pan(-3.0, pan, channels=channels)
+    g, q = 10 ** (gain_db / 20), q / 100
+    audacity = (g * (1 - max(q, 0)), g * (1 + min(q, 0)))  # Audacity's linear balance
+    scale = np.sqrt(2) if channels == 2 else 1.0
+    want = tuple(10 ** (-3 / 20) * scale * x for x in pan_gains(pan))
+    np.testing.assert_allclose(audacity, want, atol=1e-5)
+
+
+def test_audacity_mixer_rejects_effects_with_what_it_can_do():
+    from covermill.automation.audacity.mixer import check_recipe
+    from covermill.errors import ParameterError
+    from covermill.recipes.schema import Effect, Recipe
+
+    recipe = Recipe(name="fx", stems={"drums": Stem(effects=(Effect(plugin="Reverb"),)), "bass": Stem(gain_db=-3)})
+    with pytest.raises(ParameterError, match=r"stems\.drums\.effects \(Reverb\).*can express: stem gain_db, stem pan"):
+        check_recipe(recipe)
+    check_recipe(Recipe(name="ok", stems={"bass": Stem(gain_db=-3, pan=0.2)}))
+
+
+# -- the command line, refusals that need no Audacity ------------------------------------------------------
+
+def test_cli_refuses_effects_for_the_audacity_mixer_and_missing_sessions(tmp_path):
+    from click.testing import CliRunner
+
+    from covermill.cli import main
+
+    src = write(tmp_path / "song.wav", song(bars=2))
+    result = CliRunner().invoke(main, ["render", str(src), "-r", "pop_to_jazz", "-o", str(tmp_path / "out"),
+                                       "--mixer", "audacity", "--quiet"])
+    assert result.exit_code == 1 and "cannot apply stems." in result.output and "can express:" in result.output
+    assert not (tmp_path / "out").exists()
+    result = CliRunner().invoke(main, ["audacity", "open", str(tmp_path / "missing.aup3")])
+    assert result.exit_code == 1 and "no such file" in result.output
+    (tmp_path / "bad.aup3").write_text("not a database")
+    result = CliRunner().invoke(main, ["audacity", "open", str(tmp_path / "bad.aup3")])
+    assert result.exit_code == 1 and "not a readable Audacity project" in result.output
+
+
+# -- a real Audacity -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    if not HAVE_AUDACITY:
+        pytest.skip("audacity is not installed (apt-get install audacity xvfb; `make test` does it)")
+    from covermill.automation.audacity import Audacity
+
+    started = Audacity.start(profile=tmp_path_factory.mktemp("audacity-profile"), timeout_s=60,
+                             command_timeout_s=30, headless=True)
+    try:
+        yield started
+    finally:
+        started.stop()
+        assert started.proc is None
+
+
+def tracks(app) -> list[dict]:
+    # Audacity's JSON escapes quotes but not backslashes: escape those that do not precede a quote
+    text = app.client.do("GetInfo", Type="Tracks", Format="JSON") or "[]"
+    return json.loads(re.sub(r'\\(?!")', r"\\\\", text))
+
+
+def clear(app) -> None:
+    app.client.do("SelectAll")
+    app.client.do("RemoveTracks")
+
+
+@needs_audacity
+def test_injection_through_a_filename_or_value_cannot_run_a_second_command(app, tmp_path):
+    folder = tmp_path / 'dir with "quotes" and \\ back\\slashes'
+    folder.mkdir()
+    name = 'it\'s "a" \\track\\ ; RemoveTracks: .wav'
+    path = write(folder / name, sine(440.0, 1.0))
+    app.client.do("Import2", Filename=str(path))
+    app.client.do("Import2", Filename=str(path))
+    got = tracks(app)
+    assert [t["name"] for t in got] == [path.stem, path.stem]  # imported, by its exact name, twice
+    # A value that closes the quote and appends parameters or commands comes back verbatim.
+    for value in ['x" Text="y', 'x\\" ; RemoveTracks:', 'x\\\\"', "é ü 日本 \\t"]:
+        assert app.client.do("Message", Text=value) == value
+    with pytest.raises(AudacityError, match="newline"):
+        app.client.do("Message", Text='x"\nRemoveTracks:')
+    assert len(tracks(app)) == 2  # nothing was removed
+    with pytest.raises(AudacityError, match="not recognized"):
+        app.client.do("Bogus")
+    with pytest.raises(AudacityError, match="Audacity refused `SetLabel`: .+") as info:
+        app.client.do("SetLabel", Label=99, Text="x")
+    print(info.value)
+    clear(app)
+
+
+@needs_audacity
+def test_attach_to_a_running_audacity_and_refuse_a_second_one(app, tmp_path):
+    from covermill.automation.audacity import Audacity
+
+    with pytest.raises(AudacityError, match="already running"):
+        Audacity.start(profile=tmp_path / "other", headless=True)
+    app.client.close()  # one client at a time on the per-user pipes
+    try:
+        attached = Audacity.attach(timeout_s=10)
+        assert not attached.owned
+        assert attached.client.do("Message", Text="attached") == "attached"
+        attached.stop()  # leaves an Audacity it did not start running
+        assert app.alive()
+    finally:
+        app.client.connect(timeout_s=10)
+    assert app.client.do("Message", Text="back") == "back"
+
+
+@needs_audacity
+def test_session_holds_named_tracks_and_exports_covermills_mix(app, tmp_path, monkeypatch):
+    # two stems as covermill mixes them (constant power pan, gain) vs Audacity playing the session
+    a = song(bars=2)
+    b = sine(330.0, a.shape[1] / SR, amp=0.3)
+    specs = {"keys": Stem(gain_db=-4.0, pan=-0.5), "pad": Stem(gain_db=2.0, pan=0.8)}
+    ta = SessionTrack("keys", write(tmp_path / "a.wav", a, subtype="FLOAT"), gain_db=-4.0, pan=-0.5)
+    tb = SessionTrack("pad", write(tmp_path / "b.wav", b, subtype="FLOAT"), gain_db=2.0, pan=0.8)
+    ref = SessionTrack("reference", write(tmp_path / "r.wav", a, subtype="FLOAT"), mute=True)
+    monkeypatch.chdir(tmp_path)  # a relative target: Audacity would resolve it against its own folder
+    build_session(app, [ref, ta, tb], "out/session.aup3", labels=[(0.5, "1.1"), (1.0, "1.2")])
+    target = tmp_path / "out" / "session.aup3"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["session.aup3"]  # no -wal, no staging
+    assert aup3_tracks(target) == ["reference", "keys", "pad", "beats"]
+    with contextlib.closing(sqlite3.connect(target)) as db:  # an open connection would make Audacity ask
+        assert db.execute("SELECT count(*) FROM sampleblocks").fetchone()[0] > 0
+    assert tracks(app) == []  # closed after saving: the next session starts empty
+
+    reopened, names = open_session(target, app=app, timeout_s=10)
+    assert names == ["reference", "keys", "pad", "beats"]
+    info = tracks(app)
+    assert [t["name"] for t in info] == names and info[0]["mute"] == 1
+    labels = json.loads(app.client.do("GetInfo", Type="Labels"))
+    assert [x[2] for x in labels[0][1]] == ["1.1", "1.2"]
+    exported = tmp_path / "mix.wav"
+    app.client.do("SelectAll")  # Export2 exports the selection (muted tracks stay out of the mix)
+    app.client.do("Export2", Filename=str(exported), NumChannels=2)
+    app.client.do("Close")
+    got, sr = sf.read(exported, dtype="float32", always_2d=True)
+    want = process_stem(a, sr=SR, spec=specs["keys"]) + process_stem(b, sr=SR, spec=specs["pad"])
+    n = min(got.shape[0], want.shape[1])
+    assert sr == SR and abs(got.shape[0] - want.shape[1]) < 0.01 * SR
+    for ch in range(2):
+        diff_db = 20 * np.log10(np.sqrt(np.mean(got[:n, ch] ** 2)) / np.sqrt(np.mean(want[ch, :n] ** 2)))
+        assert abs(diff_db) < 0.1, (ch, diff_db)
+        assert np.corrcoef(got[:n, ch], want[ch, :n])[0, 1] > 0.999
+
+
+@needs_audacity
+def test_render_with_session(app, tmp_path):
+    from covermill.automation.pipeline import render
+    from covermill.recipes.loader import load_recipe
+
+    recipe_file = tmp_path / "quick.yaml"
+    recipe_file.write_text("name: quick\nstems:\n  vocals: {revoice: {instrument: flute}, pan: 0.4}\n"
+                           "  drums: {gain_db: -6, pan: -0.3}\n  bass: {action: mute}\ntempo: {ratio: 0.9}\n")
+    src = write(tmp_path / "song.wav", song(bars=2))
+    result = render(src, load_recipe(recipe_file), tmp_path / "out", session=True, mixer="audacity", audacity=app)
+    assert result.qa["outputs"]["session"] == "session.aup3" and result.qa["mixer"] == "audacity"
+    assert abs(result.qa["duration_s"] - result.qa["source_duration_s"] / 0.9) < 0.05
+    assert abs(result.qa["loudness_lufs"] - (-14.0)) < 0.5
+    assert "session" in result.qa["stages"]
+    names = aup3_tracks(tmp_path / "out" / "session.aup3")
+    assert names == ["original", "stem vocals", "stem drums", "stem bass", "stem other",
+                     "vocals", "drums", "other", "cover (mastered)", "beats"]
+
+
+def spectral_correlation(x: np.ndarray, y: np.ndarray) -> float:
+    """Correlation of log-magnitude spectrograms (46 ms frames): alike in time and frequency, phase ignored."""
+    from scipy.signal import stft
+
+    sx, sy = (np.log1p(100 * np.abs(stft(z, nperseg=2048, noverlap=1024)[2])) for z in (x, y))
+    return float(np.corrcoef(sx.ravel(), sy.ravel())[0, 1])
+
+
+@needs_audacity
+def test_audacity_mix_matches_the_pedalboard_mix(app):
+    """gain/pan/tempo only: Audacity vs pedalboard + Rubber Band, before mastering.
+
+    Gain and pan are sample-exact; tempo is a different algorithm (SoundTouch vs Rubber Band
+    R3), so the stretched mixes agree in level and spectrogram, not in phase.
+    """
+    from covermill.automation.audacity.mixer import mix
+    from covermill.automation.mixer import sum_stems
+    from covermill.automation.tempo import stretch
+
+    a = song(bars=3)
+    n = a.shape[1]
+    stems = {"music": (a, Stem(gain_db=-2.0, pan=-0.4)),
+             "other": (song(bars=3, transpose=5, seed=1), Stem(gain_db=3.0, pan=0.7)),
+             "clicks": (click_track(120.0, n / SR)[:, :n], Stem(gain_db=-6.0, pan=0.0))}
+    bus = sum_stems([process_stem(y, sr=SR, spec=s) for y, s in stems.values()], length=n)
+    for ratio in (1.0, 0.9):
+        n_out = round(n / ratio)
+        t0 = time.perf_counter()
+        ours = stretch(bus, sr=SR, time_ratio=ratio)
+        t_pedalboard = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        theirs = mix(app, sr=SR, kept=stems, voiced={}, time_ratio=ratio, semitones=0.0, n_out=n_out)
+        t_audacity = time.perf_counter() - t0
+        print(f"ratio {ratio}, {n / SR:.1f} s: pedalboard {t_pedalboard:.2f} s, audacity {t_audacity:.2f} s")
+        assert theirs.shape == ours.shape == (2, n_out)
+        for ch in range(2):
+            diff_db = 20 * np.log10(np.sqrt(np.mean(theirs[ch] ** 2)) / np.sqrt(np.mean(ours[ch] ** 2)))
+            assert abs(diff_db) < (0.1 if ratio == 1.0 else 0.5), (ratio, ch, diff_db)
+            if ratio == 1.0:
+                assert np.corrcoef(ours[ch], theirs[ch])[0, 1] > 0.9999
+            else:
+                assert spectral_correlation(ours[ch], theirs[ch]) > 0.9
+            print(ratio, ch, round(diff_db, 3), spectral_correlation(ours[ch], theirs[ch]))
+
+
+@needs_audacity
+def test_dead_or_hung_audacity_gives_an_error_not_a_hang(app, tmp_path):
+    """Runs last: it leaves the module's Audacity stuck, then kills it."""
+    bad = tmp_path / "not audio.wav"
+    bad.write_bytes(b"this is not a wav file" * 100)
+    t0 = time.monotonic()
+    with pytest.raises(AudacityError, match="did not answer `Import2` within 2 s"):
+        app.client.do("Import2", Filename=str(bad), timeout_s=2)  # an error dialog waits for a person
+    assert time.monotonic() - t0 < 4
+    app.proc.kill()
+    app.proc.wait(10)
+    t0 = time.monotonic()
+    with pytest.raises(AudacityError, match="exited or crashed"):
+        app.client.do("GetInfo", Type="Tracks", timeout_s=10)
+    assert time.monotonic() - t0 < 3
+    # the pipes outlive Audacity; a new client finds nobody listening and says so
+    t0 = time.monotonic()
+    with pytest.raises(AudacityError, match="no Audacity is listening"):
+        PipeClient().connect(timeout_s=1.0)
+    assert time.monotonic() - t0 < 3
+
