@@ -46,7 +46,7 @@ POWER = 1.96
 #: Calibrated Qmax decision threshold (``bench/bench_cover.py``; see ``docs/BENCHMARKS.md``).
 QMAX_THRESHOLD = 0.46
 #: Calibrated 2DFTM distance threshold (cover when the distance is below it).
-TWODFTM_THRESHOLD = 0.37
+TWODFTM_THRESHOLD = 0.52
 CHROMA_HOP = HOP * 2  # 23 ms chroma frames at the analysis rate
 
 
