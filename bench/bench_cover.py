@@ -268,7 +268,7 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", type=int, default=4, help="covers per source")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--write", type=Path, help="markdown file to update")
-    ap.add_argument("--recipes", default="pop_to_jazz,reggae",
+    ap.add_argument("--recipes", default="pop_to_jazz",
                     help="covermill recipes whose renders of every real source are covers too ('' for none)")
     ap.add_argument("--items", type=Path, help="pickle of the computed features: reused when it exists")
     args = ap.parse_args(argv)

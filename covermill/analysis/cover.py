@@ -33,7 +33,6 @@ import numpy as np
 import scipy.ndimage
 
 from ..audio import _check_path, load_audio, resample
-from ..constants import WORK_SR
 from ..errors import ParameterError
 from .rhythm import ANALYSIS_SR, HOP, track_beats
 
@@ -46,7 +45,7 @@ POWER = 1.96
 #: Calibrated Qmax decision threshold (``bench/bench_cover.py``; see ``docs/BENCHMARKS.md``).
 QMAX_THRESHOLD = 0.46
 #: Calibrated 2DFTM distance threshold (cover when the distance is below it).
-TWODFTM_THRESHOLD = 0.37
+TWODFTM_THRESHOLD = 0.52
 CHROMA_HOP = HOP * 2  # 23 ms chroma frames at the analysis rate
 
 
@@ -150,6 +149,11 @@ def file_digest(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def _file_features(path: str | os.PathLike) -> CoverFeatures:
+    # decoded straight to the analysis rate, channels kept (features() averages them)
+    return features(load_audio(path, sr=ANALYSIS_SR, stereo=False), sr=ANALYSIS_SR)
+
+
 def features_from_file(path: str | os.PathLike, *, cache_dir: str | os.PathLike | None | bool = None) -> CoverFeatures:
     """Features of an audio file, cached as ``<cache_dir>/<sha256>.v<version>.npz``.
 
@@ -158,7 +162,7 @@ def features_from_file(path: str | os.PathLike, *, cache_dir: str | os.PathLike 
     """
     _check_path(Path(path))  # a missing, empty or folder path: one AudioError line
     if cache_dir is False:
-        return features(load_audio(path, sr=WORK_SR), sr=WORK_SR)
+        return _file_features(path)
     folder = default_cache_dir() if cache_dir in (None, True) else Path(cache_dir)
     entry = folder / f"{file_digest(path)}.v{FEATURE_VERSION}.npz"
     if entry.exists():
@@ -167,7 +171,7 @@ def features_from_file(path: str | os.PathLike, *, cache_dir: str | os.PathLike 
                 return CoverFeatures(data["chroma"], data["twodftm"], float(data["bpm"]))
         except (OSError, ValueError, KeyError):
             pass  # a broken entry is recomputed and replaced
-    feats = features(load_audio(path, sr=WORK_SR), sr=WORK_SR)
+    feats = _file_features(path)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp.npz")
