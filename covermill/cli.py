@@ -62,31 +62,55 @@ def _parse_excerpt(text: str) -> tuple[float, float]:
     return start, seconds
 
 
+def _separator_options(f):
+    """--separator, --model, --model-dir, --device (shared by `render` and `stems`)."""
+    f = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                     help="Where Demucs runs (auto: CUDA when present).")(f)
+    f = click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path),
+                     help="Folder with Demucs checkpoints (<sig>-<sha>.th, <name>.yaml); also $COVERMILL_MODEL_DIR.")(f)
+    f = click.option("--model", default="htdemucs", show_default=True,
+                     help="Demucs model: htdemucs, htdemucs_ft, htdemucs_6s, mdx_extra, or a bag in --model-dir.")(f)
+    f = click.option("--separator", type=click.Choice(["auto", "dsp", "demucs"]), default="auto", show_default=True,
+                     help="auto: Demucs when its weights are found, else the built-in DSP separator.")(f)
+    return f
+
+
+def _separator_params(separator: str, model: str, model_dir: Path | None, device: str) -> dict:
+    return {} if separator == "dsp" else {"model": model, "model_dir": model_dir, "device": device}
+
+
 @main.command()
 @click.argument("song", type=click.Path(path_type=Path))
 @click.option("-r", "--recipe", "recipe_name", default="pop_to_jazz", show_default=True,
               help="Built-in recipe name or a recipe .yaml file.")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Output folder (created; files in it are replaced atomically).")
-@click.option("--separator", default="dsp", show_default=True, help="Stem separator backend.")
+@_separator_options
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Stem cache folder (default $COVERMILL_CACHE_DIR or the user cache folder).")
+@click.option("--no-cache", is_flag=True, help="Always separate; neither read nor write the stem cache.")
 @click.option("--excerpt", metavar="START:SECONDS", help="Render only SECONDS of the song from START (s), e.g. 30:20.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; print only the output paths.")
-def render(song: Path, recipe_name: str, out_dir: Path, separator: str, excerpt: str | None, quiet: bool) -> None:
+def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: str, model_dir: Path | None,
+           device: str, cache_dir: Path | None, no_cache: bool, excerpt: str | None, quiet: bool) -> None:
     """Render SONG as a cover following a recipe."""
     from .automation.pipeline import check_out_dir
     from .automation.pipeline import render as run
     from .recipes import load_recipe
+    from .stems.cache import default_cache_dir
 
     check_out_dir(out_dir)
     span = _parse_excerpt(excerpt) if excerpt else None
     recipe = load_recipe(recipe_name)
     root = Path(recipe_name).parent if Path(recipe_name).suffix in (".yaml", ".yml") else None
+    kw = dict(separator=separator, separator_params=_separator_params(separator, model, model_dir, device),
+              cache_dir=None if no_cache else (cache_dir or default_cache_dir()), recipe_root=root, excerpt=span)
     bar, callback = _progress_bar(quiet)
     if bar is not None:
         with bar:
-            result = run(song, recipe, out_dir, separator=separator, recipe_root=root, progress=callback, excerpt=span)
+            result = run(song, recipe, out_dir, progress=callback, **kw)
     else:
-        result = run(song, recipe, out_dir, separator=separator, recipe_root=root, excerpt=span)
+        result = run(song, recipe, out_dir, **kw)
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
     qa = result.qa
@@ -98,6 +122,28 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, excerpt:
     click.echo(f"cover:  {result.cover}")
     click.echo(f"stems:  {result.out_dir / 'stems'}")
     click.echo(f"report: {result.qa_path}")
+
+
+@main.command("stems")
+@click.argument("song", type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for <stem>.wav/.flac (created; files replaced atomically).")
+@_separator_options
+@click.option("--format", "fmt", type=click.Choice(["wav", "flac"]), default="wav", show_default=True,
+              help="wav: 32-bit float (stems sum exactly to the mix); flac: 24-bit.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Stem cache folder.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the stem cache.")
+def stems_command(song: Path, out_dir: Path, separator: str, model: str, model_dir: Path | None, device: str,
+                  fmt: str, cache_dir: Path | None, no_cache: bool) -> None:
+    """Separate SONG into stems (vocals, drums, bass, other, ...) in OUT."""
+    from .stems.export import separate_file
+
+    result = separate_file(song, out_dir, separator=separator, fmt=fmt,
+                           separator_params=_separator_params(separator, model, model_dir, device),
+                           cache_dir=None if no_cache else cache_dir, use_cache=not no_cache)
+    click.echo(f"separator: {result['separator']}" + (" (from cache)" if result["cache_hit"] else ""))
+    for name, path in result["stems"].items():
+        click.echo(f"{name:<8} {path}")
 
 
 @main.group()

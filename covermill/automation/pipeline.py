@@ -34,6 +34,7 @@ from ..constants import MIN_DURATION_S, WORK_SR
 from ..errors import OutputError, ParameterError
 from ..fsutil import write_text_atomic
 from ..recipes import Recipe, recipe_to_yaml
+from ..stems.cache import StemCache, separate_cached
 from .master import master
 from .mixer import process_stem, sum_stems
 from .tempo import stretch, tempo_ratio
@@ -103,6 +104,8 @@ def render(
     out_dir: str | os.PathLike,
     *,
     separator: str = "dsp",
+    separator_params: dict[str, Any] | None = None,
+    cache_dir: str | os.PathLike | None = None,
     recipe_root: str | os.PathLike | None = None,
     progress: ProgressCallback | None = None,
     sr: int = WORK_SR,
@@ -114,6 +117,11 @@ def render(
     ``recipe.yaml`` (the resolved recipe) and ``qa.json``. The input file is only read.
     ``excerpt=(start_s, seconds)`` renders only that part of the song (for quick listening
     while a recipe is tuned).
+
+    ``separator`` is a name from :func:`covermill.stems.available` (``auto`` resolves to the
+    one it picks, recorded in ``qa.json``), built with ``separator_params``. With ``cache_dir``
+    the separated stems are cached there (see :mod:`covermill.stems.cache`): re-rendering the
+    same audio with another recipe skips separation.
     """
     song = Path(song)
     out = check_out_dir(out_dir)
@@ -130,8 +138,9 @@ def render(
         warnings.append(f"{song}: the song is silent; the cover will be silent too")
 
     with clock.stage("separate"):
-        sep = stems.get(separator)
-        parts = sep.separate(mix, sr=sr)
+        sep = stems.resolve(separator, **(separator_params or {}))
+        cache = StemCache(cache_dir) if cache_dir is not None else None
+        parts, cache_hit = separate_cached(sep, mix, sr=sr, cache=cache)
 
     with clock.stage("analyse"):
         source_bpm = float("nan") if silent else estimate_tempo(mix, sr=sr)
@@ -149,7 +158,7 @@ def render(
 
     for name in recipe.stems:
         if name not in parts:
-            warnings.append(f"recipe stem {name!r} is not produced by separator {separator!r} (it gives "
+            warnings.append(f"recipe stem {name!r} is not produced by separator {sep.name!r} (it gives "
                             f"{', '.join(parts)}); ignored")
 
     keep_bus: list[np.ndarray] = []
@@ -192,7 +201,8 @@ def render(
         qa: dict[str, Any] = {
             "song": str(song),
             "recipe": recipe.name,
-            "separator": separator,
+            "separator": sep.name,
+            "stem_cache": ("hit" if cache_hit else "miss") if cache is not None else "off",
             "duration_s": round(cover.shape[1] / sr, 3),
             "source_duration_s": round(n / sr, 3),
             "excerpt": {"start_s": excerpt[0], "seconds": excerpt[1]} if excerpt else None,

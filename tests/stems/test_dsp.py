@@ -51,6 +51,6 @@ def test_silence_gives_silent_stems():
 
 
 def test_registry():
-    assert "dsp" in stems.available()
-    with pytest.raises(ParameterError, match="unknown separator 'nope'; choose one of dsp"):
+    assert stems.available() == ["auto", "demucs", "dsp"]
+    with pytest.raises(ParameterError, match="unknown separator 'nope'; choose one of auto, demucs, dsp"):
         stems.get("nope")
