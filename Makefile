@@ -8,8 +8,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests use: ffmpeg decodes containers libsndfile cannot (m4a/aac).
 TEST_DEBS := ffmpeg
+# Debian packages only the benchmarks use: FluidSynth + a GM soundfont render the stem benchmark's material.
+BENCH_DEBS := fluidsynth fluid-soundfont-gm
 
-.PHONY: demo test bench lint sysdeps install clean
+.PHONY: demo test bench lint sysdeps benchdeps install clean
 
 $(VENV)/.torch:
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +26,19 @@ $(VENV)/.installed: $(VENV)/.torch pyproject.toml constraints.txt
 
 install: $(VENV)/.installed
 
-sysdeps:
-	@missing=""; for pkg in $(TEST_DEBS); do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+define apt_install
+	@missing=""; for pkg in $(1); do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+endef
+
+sysdeps:
+	$(call apt_install,$(TEST_DEBS))
+
+benchdeps:
+	$(call apt_install,$(BENCH_DEBS))
 
 demo: install
 	$(BIN)/covermill render examples/lets_go_fishin.ogg --recipe pop_to_jazz -o out/demo
@@ -37,8 +46,9 @@ demo: install
 test: install sysdeps
 	$(BIN)/python -m pytest -q
 
-bench: install
+bench: install benchdeps
 	$(BIN)/python bench/bench_render.py --write docs/BENCHMARKS.md
+	$(BIN)/python bench/bench_stems.py --write docs/BENCHMARKS.md
 
 lint: install
 	$(BIN)/ruff check covermill tests bench
