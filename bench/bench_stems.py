@@ -114,18 +114,18 @@ def evaluate(separator_factories, mixes) -> dict[str, dict[str, float]]:
     return {label: {n: float(np.mean(v)) for n, v in per.items()} for label, per in scores.items()}
 
 
-def speed(factory, mix) -> tuple[float, float]:
-    """(x realtime, peak traced MiB) of one separation of ``mix``."""
+def speed(factory, mix) -> tuple[float, float, float]:
+    """(x realtime by wall clock, x realtime per CPU-second, peak traced MiB) of one separation of ``mix``."""
     sep = factory()
     sep.separate(mix[:, : 5 * SR], sr=SR)  # warm-up (numba JIT, model load)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     sep.separate(mix, sr=SR)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     tracemalloc.start()
     sep.separate(mix, sr=SR)
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    return mix.shape[1] / SR / seconds, peak
+    return mix.shape[1] / SR / seconds, mix.shape[1] / SR / cpu, peak
 
 
 def main(argv=None) -> int:
@@ -171,9 +171,11 @@ def main(argv=None) -> int:
               "Anchors are on MUSDB18-HQ (real recordings), not on this material: they place the scale, "
               "they are not a like-for-like comparison.", "",
               "Speed on a 3-minute stereo 44.1 kHz mix (same run):", "",
-              "| separator | x realtime | peak traced memory |", "|---|---:|---:|"]
-    for label, (xrt, peak) in speeds.items():
-        lines.append(f"| {label} | {xrt:.1f}x | {peak:.0f} MiB |")
+              "| separator | x realtime (wall) | audio s per CPU s | peak traced memory |", "|---|---:|---:|---:|"]
+    for label, (xrt, xcpu, peak) in speeds.items():
+        lines.append(f"| {label} | {xrt:.1f}x | {xcpu:.1f} | {peak:.0f} MiB |")
+    lines += ["", f"Load average while this ran: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall-clock "
+              "speed depends on it; CPU-time speed much less)."]
     if "demucs htdemucs" not in factories:
         lines += ["", "Demucs: no weights on this machine (none can be downloaded here), so no Demucs row; "
                   "`--model-dir` adds one where the checkpoints are."]
