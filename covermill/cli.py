@@ -135,7 +135,7 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: s
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the stem cache.")
 def stems_command(song: Path, out_dir: Path, separator: str, model: str, model_dir: Path | None, device: str,
                   fmt: str, cache_dir: Path | None, no_cache: bool) -> None:
-    """Separate SONG into stems (vocals, drums, bass, other, ...) in OUT."""
+    """Separate SONG into stem files (vocals, drums, bass, other, ...) in the folder -o DIR."""
     from .stems.export import separate_file
 
     result = separate_file(song, out_dir, separator=separator, fmt=fmt,

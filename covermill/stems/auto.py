@@ -5,9 +5,11 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+from pathlib import Path
 
 import numpy as np
 
+from ..errors import ModelLoadingError
 from . import register
 from .base import Separator
 from .demucs import DemucsSeparator, locate, missing_message
@@ -35,6 +37,8 @@ class AutoSeparator:
     def choose(self) -> Separator:
         """The separator ``auto`` stands for (built once, then reused)."""
         if getattr(self, "chosen_", None) is None:
+            if self.model_dir is not None and not Path(self.model_dir).is_dir():
+                raise ModelLoadingError(f"--model-dir {self.model_dir}: no such folder")
             if importlib.util.find_spec("demucs") is None:
                 reason = "demucs is not installed (pip install 'covermill[demucs]')"
             elif locate(self.model, self.model_dir) is None:

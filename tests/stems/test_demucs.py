@@ -101,6 +101,13 @@ def test_silence_gives_silent_stems(repo):
     assert all(np.all(s == 0) for s in out.values())
 
 
+def test_shorter_than_one_segment(repo, rng):
+    y = (0.1 * rng.standard_normal((2, SR // 2))).astype(np.float32)  # 0.5 s; the model's segment is 2 s
+    out = stems.get("demucs", model="tiny", model_dir=repo, shifts=1).separate(y, sr=SR)
+    assert all(s.shape == y.shape and np.all(np.isfinite(s)) for s in out.values())
+    np.testing.assert_allclose(sum(out.values()), y, atol=1e-5)
+
+
 def test_six_stem_model_adds_guitar_and_piano(repo, mix):
     out = stems.get("demucs", model="tiny6", model_dir=repo).separate(mix[:, : SR * 2], sr=SR)
     assert list(out) == [*STEM_NAMES, "guitar", "piano"]
@@ -134,6 +141,8 @@ def test_auto_picks_demucs_when_weights_are_found(repo, monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     assert stems.resolve("auto", model="tiny", model_dir=repo).name == "demucs"
     assert stems.resolve("auto", model="htdemucs").name == "dsp"
+    with pytest.raises(ModelLoadingError, match="no such folder"):  # an explicit folder must exist
+        stems.resolve("auto", model_dir=tmp_path / "typo")
 
 
 def test_missing_weights_name_the_files_and_folders(tmp_path, monkeypatch):
