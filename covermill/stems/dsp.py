@@ -18,6 +18,9 @@ both channels, so the stereo image is kept):
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
 import librosa
 import numpy as np
 import scipy.fft
@@ -96,7 +99,7 @@ class DSPSeparator:
     repet_width_s : float
         Minimum time distance (s) between frames REPET-SIM may call similar.
     workers : int
-        Threads for the FFTs (``scipy.fft``); does not change the result.
+        Threads for the blocks of the second pass; does not change the result.
     """
 
     name = "dsp"
@@ -166,7 +169,7 @@ class DSPSeparator:
         def stft(x: np.ndarray, t0: int, t1: int) -> np.ndarray:  # time-major: (..., frames, bins)
             seg = x[..., t0 * hop : (t1 - 1) * hop + n_fft]
             frames = np.lib.stride_tricks.sliding_window_view(seg, n_fft, axis=-1)[..., ::hop, :] * win
-            return scipy.fft.rfft(frames, axis=-1, workers=self.workers)
+            return scipy.fft.rfft(frames, axis=-1)
 
         blocks = [(t0, min(T, t0 + _BLOCK)) for t0 in range(0, T, _BLOCK)]
         mid = xp.mean(axis=0)
@@ -180,7 +183,7 @@ class DSPSeparator:
         w_band = ((1.0 - w_low) * _raised_cosine(freqs, self.vocal_max_hz, 2 * self.vocal_max_hz)).astype(np.float32)
         names = STEM_NAMES[:-1]  # vocals, drums, bass; other is the remainder
         out = np.zeros((len(names), C, xp.shape[1]), np.float32)
-        for t0, t1 in blocks:
+        def synthesize(t0: int, t1: int) -> np.ndarray:  # windowed frames of the masked stems, (3, C, Tc, n_fft)
             X = stft(xp, t0, t1)  # (C, Tc, F)
             drums = (mp_b[:, t0:t1].T @ back_t) * covered  # (Tc, F)
             harmonic = 1.0 - drums  # margins leave a residual: the harmonic side takes it
@@ -189,9 +192,21 @@ class DSPSeparator:
                 a, b = np.abs(X[0]), np.abs(X[1])
                 v *= 2 * a * b / (a * a + b * b + 1e-12)
             masks = np.stack([harmonic * w_band * v, drums, harmonic * w_low])  # (3, Tc, F), order of `names`
-            frames = scipy.fft.irfft(masks[:, None] * X[None], n=n_fft, axis=-1, workers=self.workers)
-            frames *= win  # (3, C, Tc, n_fft)
-            _overlap_add(out, frames, t0 * hop, hop)
+            frames = scipy.fft.irfft(masks[:, None] * X[None], n=n_fft, axis=-1)
+            frames *= win
+            return frames
+
+        # blocks run in `workers` threads (numpy and scipy.fft release the GIL); at most workers + 1
+        # blocks are in flight, and they are overlap-added in order, so the result does not depend on it
+        with ThreadPoolExecutor(max(1, self.workers)) as pool:
+            pending: deque = deque()
+            for t0, t1 in blocks:
+                pending.append((t0, pool.submit(synthesize, t0, t1)))
+                if len(pending) > self.workers:
+                    start, fut = pending.popleft()
+                    _overlap_add(out, fut.result(), start * hop, hop)
+            for start, fut in pending:
+                _overlap_add(out, fut.result(), start * hop, hop)
         wss = np.zeros((1, 1, xp.shape[1]), np.float32)
         _overlap_add(wss, np.broadcast_to(win**2, (1, 1, T, n_fft)), 0, hop)
         norm = wss[0, 0, n_fft // 2 : n_fft // 2 + n]
