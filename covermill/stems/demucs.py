@@ -206,6 +206,10 @@ class DemucsSeparator:
         if not set(STEM_NAMES) <= set(sources):
             raise ModelLoadingError(f"demucs model {self.model!r} in {folder} separates {sources}; covermill needs "
                                     f"at least {list(STEM_NAMES)} (wrong model?)")
+        trained = [float(m.segment) for m in getattr(model, "models", [model]) if hasattr(m, "segment")]
+        if self.segment is not None and trained and self.segment > min(trained):
+            raise ParameterError(f"segment={self.segment:g} s is longer than model {self.model!r} was trained on "
+                                 f"({min(trained):g} s); use at most that")
         self.model_ = model
         return model
 

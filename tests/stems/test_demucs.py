@@ -177,6 +177,8 @@ def test_checkpoint_of_the_wrong_model_is_refused(tmp_path):
 def test_bad_parameters_are_refused_before_loading(repo):
     with pytest.raises(ParameterError, match="overlap"):
         stems.get("demucs", model="tiny", model_dir=repo, overlap=1.5).load()
+    with pytest.raises(ParameterError, match="longer than model 'tiny' was trained on"):
+        stems.get("demucs", model="tiny", model_dir=repo, segment=5.0).load()
     with pytest.raises(ParameterError, match="6 channels"):
         stems.get("demucs", model="tiny", model_dir=repo).separate(np.zeros((6, SR), np.float32), sr=SR)
 
