@@ -11,8 +11,9 @@ voice at another offset and gain. Rendered audio is kept in ``out/bench_stems`` 
 
 Metric: the MUSDB18/MDX "new SDR" per stem and track, ``10 log10(sum s^2 / sum (s - s_hat)^2)``
 over the whole (stereo) excerpt, averaged over the mixes. Baseline: the mixture itself used as
-every stem (scale 1, the SiSEC "mix" baseline). Speed: x realtime and peak traced memory
-(tracemalloc, numpy buffers included) on a 3-minute stereo 44.1 kHz mix, in the same run.
+every stem (scale 1, the SiSEC "mix" baseline). Speed: x realtime (wall clock and per CPU
+second) and peak resident memory (``VmHWM`` of a fresh process per separator, reset before the
+timed separation, and its growth over the resident size before it) on a 3-minute stereo 44.1 kHz mix, in the same run.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import shutil
 import subprocess
 import sys
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -114,18 +114,54 @@ def evaluate(separator_factories, mixes) -> dict[str, dict[str, float]]:
     return {label: {n: float(np.mean(v)) for n, v in per.items()} for label, per in scores.items()}
 
 
-def speed(factory, mix) -> tuple[float, float, float]:
-    """(x realtime by wall clock, x realtime per CPU-second, peak traced MiB) of one separation of ``mix``."""
-    sep = factory()
+def _vm_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _speed_child(name: str, params: dict, mix_path: str, queue) -> None:
+    mix = np.load(mix_path)
+    sep = stems.get(name, **params)
     sep.separate(mix[:, : 5 * SR], sr=SR)  # warm-up (numba JIT, model load)
+    before = _vm_kib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
     t0, c0 = time.perf_counter(), time.process_time()
     sep.separate(mix, sr=SR)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    tracemalloc.start()
-    sep.separate(mix, sr=SR)
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
-    return mix.shape[1] / SR / seconds, mix.shape[1] / SR / cpu, peak
+    peak = _vm_kib("VmHWM")
+    queue.put((mix.shape[1] / SR / seconds, mix.shape[1] / SR / cpu, peak / 1024, (peak - before) / 1024))
+
+
+def speed(name: str, params: dict, mix: np.ndarray) -> tuple[float, float, float, float]:
+    """(x realtime by wall clock, audio seconds per CPU second, peak RSS MiB, peak RSS growth MiB during the
+    separation) of separating ``mix``, in a fresh process so that peaks are this separator's alone."""
+    import multiprocessing as mp
+    import tempfile
+
+    ctx = mp.get_context("spawn")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "mix.npy")
+        np.save(path, mix)
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_speed_child, args=(name, params, path, queue))
+        proc.start()
+        result = queue.get()
+        proc.join()
+    return result
+
+
+def random_htdemucs_repo(folder: Path) -> None:
+    """A full-size HTDemucs with random weights in a demucs local repo (speed only: its SDR means nothing)."""
+    from demucs.htdemucs import HTDemucs
+    from demucs.states import get_state, save_with_checksum
+
+    model = HTDemucs(sources=["drums", "bass", "other", "vocals"])
+    args, kwargs = model._init_args_kwargs
+    save_with_checksum({"klass": HTDemucs, "args": args, "kwargs": kwargs, "state": get_state(model, None)},
+                       folder / "00000000.th")
+    (folder / "random_htdemucs.yaml").write_text("models: ['00000000']\n")
 
 
 def main(argv=None) -> int:
@@ -133,6 +169,8 @@ def main(argv=None) -> int:
     ap.add_argument("--write", type=Path, help="markdown file to update between the bench:stems markers")
     ap.add_argument("--mixes", type=int, default=len(MIXES), help="how many 30 s mixes (at most 5)")
     ap.add_argument("--model-dir", type=Path, help="Demucs checkpoints (rows for Demucs when found)")
+    ap.add_argument("--demucs-seconds", type=float, default=20.0,
+                    help="audio for the speed of a full-size random-weight HTDemucs (0: skip)")
     args = ap.parse_args(argv)
     if not TRACK.is_dir():
         sys.exit(f"{TRACK}: missing; the benchmark needs ../shared beside the repository")
@@ -140,12 +178,22 @@ def main(argv=None) -> int:
     groups = render_groups()
     vocal = voice()
     mixes = [make_mix(groups, vocal, *spec) for spec in MIXES[: args.mixes]]
-    factories = {"mixture as every stem (baseline)": None, "dsp": lambda: stems.get("dsp")}
+    specs = {"dsp": ("dsp", {})}
     if locate("htdemucs", args.model_dir) is not None:
-        factories["demucs htdemucs"] = lambda: stems.get("demucs", model="htdemucs", model_dir=args.model_dir)
+        specs["demucs htdemucs"] = ("demucs", {"model": "htdemucs", "model_dir": args.model_dir})
+    factories = {"mixture as every stem (baseline)": None,
+                 **{label: (lambda n=n, p=p: stems.get(n, **p)) for label, (n, p) in specs.items()}}
     results = evaluate(factories, mixes)
     long_mix = sum(make_mix(groups, vocal, 12.0, 0.0, 1.0, seconds=180.0).values())
-    speeds = {label: speed(f, long_mix) for label, f in factories.items() if f is not None}
+    speeds = {label: speed(n, p, long_mix) for label, (n, p) in specs.items()}
+    if args.demucs_seconds > 0:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            random_htdemucs_repo(Path(tmp))
+            label = f"demucs, full-size HTDemucs with random weights (speed only; {args.demucs_seconds:g} s of the mix)"
+            speeds[label] = speed("demucs", {"model": "random_htdemucs", "model_dir": tmp, "device": "cpu"},
+                                  long_mix[:, : int(args.demucs_seconds * SR)])
 
     lines = [
         "Command: `make bench` (or `.venv/bin/python bench/bench_stems.py --write docs/BENCHMARKS.md`)",
@@ -170,10 +218,11 @@ def main(argv=None) -> int:
     lines += ["", f"DSP separator vs baseline: **{dsp_mean - base:+.2f} dB** on average (target +3 dB). "
               "Anchors are on MUSDB18-HQ (real recordings), not on this material: they place the scale, "
               "they are not a like-for-like comparison.", "",
-              "Speed on a 3-minute stereo 44.1 kHz mix (same run):", "",
-              "| separator | x realtime (wall) | audio s per CPU s | peak traced memory |", "|---|---:|---:|---:|"]
-    for label, (xrt, xcpu, peak) in speeds.items():
-        lines.append(f"| {label} | {xrt:.1f}x | {xcpu:.1f} | {peak:.0f} MiB |")
+              "Speed on a 3-minute stereo 44.1 kHz mix (same run; CPU, torch's default threads for Demucs):", "",
+              "| separator | x realtime (wall) | audio s per CPU s | peak RSS | RSS growth while separating |",
+              "|---|---:|---:|---:|---:|"]
+    for label, (xrt, xcpu, peak, grow) in speeds.items():
+        lines.append(f"| {label} | {xrt:.1f}x | {xcpu:.1f} | {peak:.0f} MiB | {grow:.0f} MiB |")
     lines += ["", f"Load average while this ran: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall-clock "
               "speed depends on it; CPU-time speed much less)."]
     if "demucs htdemucs" not in factories:
