@@ -116,6 +116,7 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: s
     qa = result.qa
     if not quiet:
         t = qa["tempo"]
+        click.echo(f"separator {qa['separator']} (stem cache: {qa['stem_cache']})")
         click.echo(f"tempo   {t['source_bpm']} -> {t['cover_bpm']} BPM (target {t['target_bpm']})")
         click.echo(f"loudness {qa['loudness_lufs']} LUFS, true peak {qa['true_peak_db']} dBTP")
         click.echo(f"cover similarity {qa['cover_similarity']} (unrelated song: {qa['cover_similarity_floor']})")
