@@ -13,7 +13,10 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Audacity tests against a real Audacity on a virtual display.
 TEST_DEBS := ffmpeg rubberband-cli chromium fluidsynth fluid-soundfont-gm audacity xvfb xauth
 
-.PHONY: demo test bench bench-audacity models lint sysdeps install clean
+# Debian packages only the benchmarks use (FluidSynth renders the stem benchmark's material).
+BENCH_DEBS := fluidsynth fluid-soundfont-gm
+
+.PHONY: demo test bench bench-audacity models lint sysdeps benchdeps install clean
 
 $(VENV)/.torch:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +26,7 @@ $(VENV)/.torch:
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.torch pyproject.toml constraints.txt
-	$(BIN)/pip install -q -e '.[test,cnn]'
+	$(BIN)/pip install -q -e '.[test,cnn,demucs]'
 	# basic-pitch without its TensorFlow pin (tensorflow<2.15.1 on Linux/3.11): we run its shipped
 	# ONNX model with onnxruntime; its light deps (onnxruntime, pretty_midi, mir_eval, resampy) are ours
 	$(BIN)/pip install -q --no-deps basic-pitch==0.4.0
@@ -31,12 +34,19 @@ $(VENV)/.installed: $(VENV)/.torch pyproject.toml constraints.txt
 
 install: $(VENV)/.installed
 
-sysdeps:
-	@missing=""; for pkg in $(TEST_DEBS); do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+define apt_install
+	@missing=""; for pkg in $(1); do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+endef
+
+sysdeps:
+	$(call apt_install,$(TEST_DEBS))
+
+benchdeps:
+	$(call apt_install,$(BENCH_DEBS))
 
 demo: install
 	$(BIN)/covermill render examples/lets_go_fishin.ogg --recipe pop_to_jazz -o out/demo
@@ -44,8 +54,9 @@ demo: install
 test: install sysdeps
 	$(BIN)/python -m pytest -q
 
-bench: install
+bench: install benchdeps
 	$(BIN)/python bench/bench_render.py --write docs/BENCHMARKS.md
+	$(BIN)/python bench/bench_stems.py --write docs/BENCHMARKS.md
 
 models: install
 	$(BIN)/python bench/make_models.py

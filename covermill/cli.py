@@ -62,13 +62,33 @@ def _parse_excerpt(text: str) -> tuple[float, float]:
     return start, seconds
 
 
+def _separator_options(f):
+    """--separator, --model, --model-dir, --device (shared by `render` and `stems`)."""
+    f = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                     help="Where Demucs runs (auto: CUDA when present).")(f)
+    f = click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path),
+                     help="Folder with Demucs checkpoints (<sig>-<sha>.th, <name>.yaml); also $COVERMILL_MODEL_DIR.")(f)
+    f = click.option("--model", default="htdemucs", show_default=True,
+                     help="Demucs model: htdemucs, htdemucs_ft, htdemucs_6s, mdx_extra, or a bag in --model-dir.")(f)
+    f = click.option("--separator", type=click.Choice(["auto", "dsp", "demucs"]), default="auto", show_default=True,
+                     help="auto: Demucs when its weights are found, else the built-in DSP separator.")(f)
+    return f
+
+
+def _separator_params(separator: str, model: str, model_dir: Path | None, device: str) -> dict:
+    return {} if separator == "dsp" else {"model": model, "model_dir": model_dir, "device": device}
+
+
 @main.command()
 @click.argument("song", type=click.Path(path_type=Path))
 @click.option("-r", "--recipe", "recipe_name", default="pop_to_jazz", show_default=True,
               help="Built-in recipe name or a recipe .yaml file.")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Output folder (created; files in it are replaced atomically).")
-@click.option("--separator", default="dsp", show_default=True, help="Stem separator backend.")
+@_separator_options
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Stem cache folder (default $COVERMILL_CACHE_DIR or the user cache folder).")
+@click.option("--no-cache", is_flag=True, help="Always separate; neither read nor write the stem cache.")
 @click.option("--stretcher", type=click.Choice(["pedalboard", "pyrubberband"]), default="pedalboard", show_default=True,
               help="Rubber Band binding for tempo/key changes.")
 @click.option("--excerpt", metavar="START:SECONDS", help="Render only SECONDS of the song from START (s), e.g. 30:20.")
@@ -81,31 +101,34 @@ def _parse_excerpt(text: str) -> tuple[float, float]:
 @click.option("--session", is_flag=True,
               help="Also save OUT/session.aup3, an Audacity project for review (needs Audacity; Xvfb if no display).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; print only the output paths.")
-def render(song: Path, recipe_name: str, out_dir: Path, separator: str, stretcher: str, excerpt: str | None,
+def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: str, model_dir: Path | None,
+           device: str, cache_dir: Path | None, no_cache: bool, stretcher: str, excerpt: str | None,
            soundfont: Path | None, instruments_dir: Path | None, mixer: str, session: bool, quiet: bool) -> None:
     """Render SONG as a cover following a recipe."""
     from .automation.pipeline import check_out_dir
     from .automation.pipeline import render as run
     from .recipes import load_recipe
+    from .stems.cache import default_cache_dir
 
     check_out_dir(out_dir)
     span = _parse_excerpt(excerpt) if excerpt else None
     recipe = load_recipe(recipe_name)
     root = Path(recipe_name).parent if Path(recipe_name).suffix in (".yaml", ".yml") else None
+    kw = dict(separator=separator, separator_params=_separator_params(separator, model, model_dir, device),
+              cache_dir=None if no_cache else (cache_dir or default_cache_dir()), recipe_root=root, excerpt=span,
+              stretcher=stretcher, soundfont=soundfont, instruments_dir=instruments_dir, session=session, mixer=mixer)
     bar, callback = _progress_bar(quiet)
     if bar is not None:
         with bar:
-            result = run(song, recipe, out_dir, separator=separator, recipe_root=root, progress=callback, excerpt=span,
-                         stretcher=stretcher, soundfont=soundfont, instruments_dir=instruments_dir, session=session,
-                         mixer=mixer)
+            result = run(song, recipe, out_dir, progress=callback, **kw)
     else:
-        result = run(song, recipe, out_dir, separator=separator, recipe_root=root, excerpt=span, stretcher=stretcher,
-                     soundfont=soundfont, instruments_dir=instruments_dir, session=session, mixer=mixer)
+        result = run(song, recipe, out_dir, **kw)
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
     qa = result.qa
     if not quiet:
         t = qa["tempo"]
+        click.echo(f"separator {qa['separator']} (stem cache: {qa['stem_cache']})")
         click.echo(f"tempo   {t['source_bpm']} -> {t['cover_bpm']} BPM (target {t['target_bpm']})")
         click.echo(f"loudness {qa['loudness_lufs']} LUFS, true peak {qa['true_peak_db']} dBTP")
         click.echo(f"cover similarity {qa['cover_similarity']} (unrelated song: {qa['cover_similarity_floor']})")
@@ -221,6 +244,28 @@ def train_genre(folder: Path, out_dir: Path, arch: str, epochs: int, weights: Pa
     click.echo(f"{arch}: macro-F1 {result.macro_f1:.3f}, accuracy {result.accuracy:.3f} on held-out songs")
     click.echo(f"model:     {result.model_path}")
     click.echo(f"confusion: {result.confusion_png}")
+
+
+@main.command("stems")
+@click.argument("song", type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for <stem>.wav/.flac (created; files replaced atomically).")
+@_separator_options
+@click.option("--format", "fmt", type=click.Choice(["wav", "flac"]), default="wav", show_default=True,
+              help="wav: 32-bit float (stems sum exactly to the mix); flac: 24-bit.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Stem cache folder.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the stem cache.")
+def stems_command(song: Path, out_dir: Path, separator: str, model: str, model_dir: Path | None, device: str,
+                  fmt: str, cache_dir: Path | None, no_cache: bool) -> None:
+    """Separate SONG into stem files (vocals, drums, bass, other, ...) in the folder -o DIR."""
+    from .stems.export import separate_file
+
+    result = separate_file(song, out_dir, separator=separator, fmt=fmt,
+                           separator_params=_separator_params(separator, model, model_dir, device),
+                           cache_dir=None if no_cache else cache_dir, use_cache=not no_cache)
+    click.echo(f"separator: {result['separator']}" + (" (from cache)" if result["cache_hit"] else ""))
+    for name, path in result["stems"].items():
+        click.echo(f"{name:<8} {path}")
 
 
 @main.group()

@@ -15,6 +15,15 @@ SHARED = REPO.parent / "shared"
 DEMO_SONG = REPO / "examples" / "lets_go_fishin.ogg"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_stem_cache(tmp_path_factory):
+    """Renders in tests cache stems in a temporary folder, never in the user's cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("COVERMILL_CACHE_DIR", str(tmp_path_factory.mktemp("stem_cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -37,6 +37,7 @@ from ..errors import CovermillError, OutputError, ParameterError
 from ..fsutil import write_text_atomic
 from ..instruments.midi import NoNotesError
 from ..recipes import Recipe, recipe_to_yaml
+from ..stems.cache import StemCache, separate_cached
 from .master import master
 from .mixer import audible, mix_cover, process_stem, sum_stems
 from .report import render_report
@@ -109,6 +110,8 @@ def render(
     out_dir: str | os.PathLike,
     *,
     separator: str = "dsp",
+    separator_params: dict[str, Any] | None = None,
+    cache_dir: str | os.PathLike | None = None,
     recipe_root: str | os.PathLike | None = None,
     progress: ProgressCallback | None = None,
     sr: int = WORK_SR,
@@ -139,6 +142,11 @@ def render(
     ``mixer="audacity"`` mixes the stems (gain, pan, tempo, key) inside Audacity instead of
     pedalboard and Rubber Band (:mod:`.audacity.mixer`); recipes with stem effects are refused.
     An Audacity started here is stopped before returning, also on errors.
+
+    ``separator`` is a name from :func:`covermill.stems.available` (``auto`` resolves to the
+    one it picks, recorded in ``qa.json``), built with ``separator_params``. With ``cache_dir``
+    the separated stems are cached there (see :mod:`covermill.stems.cache`): re-rendering the
+    same audio with another recipe skips separation.
     """
     if mixer not in MIXERS:
         raise ParameterError(f"mixer={mixer!r} is not one of {', '.join(MIXERS)}")
@@ -163,7 +171,8 @@ def render(
         return started[0]
 
     try:
-        return _render(song, recipe, out_dir, separator=separator, recipe_root=recipe_root, progress=progress,
+        return _render(song, recipe, out_dir, separator=separator, separator_params=separator_params,
+                       cache_dir=cache_dir, recipe_root=recipe_root, progress=progress,
                        sr=sr, excerpt=excerpt, session=session, mixer=mixer, get_audacity=get_audacity,
                        stretcher=stretcher, soundfont=soundfont, instruments_dir=instruments_dir)
     finally:
@@ -171,8 +180,8 @@ def render(
             app.stop()
 
 
-def _render(song, recipe, out_dir, *, separator, recipe_root, progress, sr, excerpt, session, mixer,
-            get_audacity, stretcher, soundfont, instruments_dir) -> RenderResult:
+def _render(song, recipe, out_dir, *, separator, separator_params, cache_dir, recipe_root, progress, sr, excerpt,
+            session, mixer, get_audacity, stretcher, soundfont, instruments_dir) -> RenderResult:
     song = Path(song)
     out = check_out_dir(out_dir)
     clock = _Clock(progress, total=len(STAGES) + (1 if session else 0))
@@ -189,8 +198,9 @@ def _render(song, recipe, out_dir, *, separator, recipe_root, progress, sr, exce
         warnings.append(f"{song}: the song is silent; the cover will be silent too")
 
     with clock.stage("separate"):
-        sep = stems.get(separator)
-        parts = sep.separate(mix, sr=sr)
+        sep = stems.resolve(separator, **(separator_params or {}))
+        cache = StemCache(cache_dir) if cache_dir is not None else None
+        parts, cache_hit = separate_cached(sep, mix, sr=sr, cache=cache)
 
     with clock.stage("analyse"):
         source_bpm = float("nan") if silent else estimate_tempo(mix, sr=sr)
@@ -208,7 +218,7 @@ def _render(song, recipe, out_dir, *, separator, recipe_root, progress, sr, exce
 
     for name in recipe.stems:
         if name not in parts:
-            warnings.append(f"recipe stem {name!r} is not produced by separator {separator!r} (it gives "
+            warnings.append(f"recipe stem {name!r} is not produced by separator {sep.name!r} (it gives "
                             f"{', '.join(parts)}); ignored")
 
     heard = audible(recipe, list(parts))
@@ -265,7 +275,8 @@ def _render(song, recipe, out_dir, *, separator, recipe_root, progress, sr, exce
         qa: dict[str, Any] = {
             "song": str(song),
             "recipe": recipe.name,
-            "separator": separator,
+            "separator": sep.name,
+            "stem_cache": ("hit" if cache_hit else "miss") if cache is not None else "off",
             **({"mixer": mixer} if mixer != "pedalboard" else {}),
             "duration_s": round(cover.shape[1] / sr, 3),
             "source_duration_s": round(n / sr, 3),

@@ -1,7 +1,9 @@
 """Source separation: split a song into vocals, drums, bass and other.
 
 Backends register by name; :func:`get` builds one, :func:`available` lists them.
-``dsp`` (the embedded default, no weights) lives in :mod:`covermill.stems.dsp`.
+``dsp`` (the embedded, weight-free separator) lives in :mod:`covermill.stems.dsp`, ``demucs``
+(Demucs 4 from local checkpoints) in :mod:`covermill.stems.demucs`; ``auto`` picks Demucs when
+its weights are found and DSP otherwise (:func:`resolve` returns the one it picked).
 """
 
 from __future__ import annotations
@@ -40,8 +42,14 @@ def get(name: str, **params) -> Separator:
     return factory(**params)
 
 
+def resolve(name: str, **params) -> Separator:
+    """Like :func:`get`, but ``auto`` is replaced by the separator it chooses (logged)."""
+    sep = get(name, **params)
+    return sep.choose() if hasattr(sep, "choose") else sep
+
+
 def _load_builtin() -> None:
-    from . import dsp  # noqa: F401  (registers "dsp")
+    from . import auto, demucs, dsp  # noqa: F401  (register "auto", "demucs", "dsp"; none imports torch)
 
 
-__all__ = ["STEM_NAMES", "Separator", "available", "get", "register"]
+__all__ = ["STEM_NAMES", "Separator", "available", "get", "register", "resolve"]
