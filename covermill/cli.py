@@ -149,10 +149,14 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: s
 @click.option("--memory-limit", default=None, help="Memory limit per worker, e.g. 4GB (default: share of RAM).")
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT", help="Use an existing Dask cluster.")
 @click.option("--retry-failed", is_flag=True, help="Render again the songs that failed last time.")
-@click.option("--separator", default="dsp", show_default=True, help="Stem separator backend.")
+@click.option("--separator", default="auto", show_default=True, help="Stem separator backend (auto|dsp|demucs).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Stem cache folder shared by all renders (default $COVERMILL_CACHE_DIR/stems or the user cache).")
+@click.option("--session", is_flag=True, help="Also save an Audacity review session per render (one at a time).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def batch(folder: Path, recipe_names: tuple[str, ...], out_dir: Path, workers: int, memory_limit: str | None,
-          scheduler: str | None, retry_failed: bool, separator: str, quiet: bool) -> None:
+          scheduler: str | None, retry_failed: bool, separator: str, cache_dir: Path | None, session: bool,
+          quiet: bool) -> None:
     """Render every song in FOLDER with every recipe; resumable (OUT/manifest.jsonl)."""
     from rich.console import Console
     from rich.progress import (
@@ -180,7 +184,8 @@ def batch(folder: Path, recipe_names: tuple[str, ...], out_dir: Path, workers: i
 
     with bar:
         summary = run_batch(folder, list(recipe_names), out_dir, workers=workers, memory_limit=memory_limit,
-                            scheduler=scheduler, retry_failed=retry_failed, separator=separator, progress=callback)
+                            scheduler=scheduler, retry_failed=retry_failed, separator=separator,
+                            cache_dir=cache_dir, session=session, progress=callback)
     table = Table(title=f"{out_dir / 'manifest.jsonl'}")
     for col in ("song", "recipe", "status", "seconds"):
         table.add_column(col)
@@ -191,6 +196,7 @@ def batch(folder: Path, recipe_names: tuple[str, ...], out_dir: Path, workers: i
     Console(quiet=quiet).print(table)
     click.echo(f"{summary.ok} ok, {summary.failed} failed, {summary.skipped} already done or skipped "
                f"of {summary.total} in {summary.seconds:.1f} s; manifest: {out_dir / 'manifest.jsonl'}")
+    click.echo(f"index: {out_dir / 'index.html'}")
     if summary.failed:
         sys.exit(1)
 

@@ -27,7 +27,7 @@ def run(*args):
 
 @pytest.fixture(autouse=True)
 def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("COVERMILL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("COVERMILL_CACHE_DIR", str(tmp_path / "cache"))
 
 
 @pytest.fixture(scope="module")

@@ -131,8 +131,8 @@ def features(y: np.ndarray, *, sr: int) -> CoverFeatures:
 
 
 def default_cache_dir() -> Path:
-    """``$COVERMILL_CACHE`` or the user cache folder, ``.../covermill/cover``."""
-    root = os.environ.get("COVERMILL_CACHE")
+    """``$COVERMILL_CACHE_DIR`` (covermill's cache root) or the user cache folder, + ``/cover``."""
+    root = os.environ.get("COVERMILL_CACHE_DIR")
     if root:
         return Path(root) / "cover"
     import platformdirs

@@ -112,8 +112,10 @@ def clean_stale(out: str | os.PathLike) -> int:
     return removed
 
 
-def run_job(job: Job, separator: str = "dsp") -> dict[str, Any]:
-    """Render one job; never raises for a bad song: the error goes into the record."""
+def run_job(job: Job, separator: str = "auto", cache_dir: str | None = None, session: bool = False) -> dict[str, Any]:
+    """Render one job; never raises for a bad song: the error goes into the record.
+
+    ``cache_dir`` is the stem cache shared by all jobs, so the recipes of one song separate it once."""
     from ..recipes import load_recipe
     from .pipeline import render
 
@@ -121,7 +123,8 @@ def run_job(job: Job, separator: str = "dsp") -> dict[str, Any]:
     record = {"song": job.song, "recipe": job.recipe, "output": job.out_dir, "status": "ok", "error": None}
     try:
         recipe_root = Path(job.recipe).parent if job.recipe.endswith((".yaml", ".yml")) else None
-        render(job.song, load_recipe(job.recipe), job.out_dir, separator=separator, recipe_root=recipe_root)
+        render(job.song, load_recipe(job.recipe), job.out_dir, separator=separator, recipe_root=recipe_root,
+               cache_dir=cache_dir, session=session)
     except CovermillError as exc:
         record.update(status="failed", error=str(exc))
     except Exception as exc:  # a bug must not stop the batch either; keep its trace in the log
@@ -129,6 +132,32 @@ def run_job(job: Job, separator: str = "dsp") -> dict[str, Any]:
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
     record["seconds"] = round(time.perf_counter() - t0, 2)
     return record
+
+
+def write_index(out: Path, records: list[dict[str, Any]]) -> Path:
+    """``OUT/index.html``: one row per render with status, tempo, verdict and a link to its report."""
+    import html
+
+    rows = []
+    for rec in records:
+        folder = Path(rec["output"])
+        rel = os.path.relpath(folder, out)
+        qa_path = folder / "qa.json"
+        qa = json.loads(qa_path.read_text()) if rec["status"] == "ok" and qa_path.is_file() else {}
+        tempo = qa.get("tempo") or {}
+        verdict = (qa.get("cover") or {}).get("is_cover")
+        link = (f"<a href='{html.escape(rel)}/report.html'>report</a>" if (folder / "report.html").is_file() else "")
+        cells = [Path(rec["song"]).name, Path(rec["recipe"]).stem, rec["status"],
+                 f"{tempo.get('source_bpm')} → {tempo.get('cover_bpm')}" if tempo else "",
+                 {True: "cover", False: "NOT a cover"}.get(verdict, ""), rec.get("error") or ""]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + f"<td>{link}</td></tr>")
+    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>covermill batch</title>"
+            "<style>body{font-family:system-ui,sans-serif;margin:2em}td,th{padding:.2em .8em;"
+            "border-bottom:1px solid #ddd;text-align:left}</style></head><body>"
+            f"<h1>covermill batch: {len(records)} renders</h1><table><tr><th>song</th><th>recipe</th>"
+            "<th>status</th><th>tempo (BPM)</th><th>verdict</th><th>error</th><th></th></tr>"
+            + "".join(rows) + "</table></body></html>\n")
+    return write_text_atomic(out / "index.html", page)
 
 
 @dataclass
@@ -174,16 +203,32 @@ def run_batch(
     memory_limit: str | None = None,
     scheduler: str | None = None,
     retry_failed: bool = False,
-    separator: str = "dsp",
+    separator: str = "auto",
+    cache_dir: str | os.PathLike | None = None,
+    session: bool = False,
     progress: ProgressCallback | None = None,
 ) -> BatchSummary:
-    """Render every song in ``folder`` with every recipe into ``out`` (see module docstring)."""
+    """Render every song in ``folder`` with every recipe into ``out`` (see module docstring).
+
+    Separated stems go to the stem cache (``cache_dir``, default
+    :func:`covermill.stems.cache.default_cache_dir`), so a song rendered with several
+    recipes is separated once. ``session=True`` also saves an Audacity review session per
+    render; Audacity's script pipes are one per user, so those renders run one at a time.
+    ``OUT/index.html`` links every render's report.
+    """
     if not recipes:
         raise ParameterError("name at least one recipe (--recipe NAME_OR_FILE)")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ParameterError(f"{out}: exists and is a file; choose a folder for the batch output")
     jobs = plan(folder, recipes, out)
+    if cache_dir is None:
+        from ..stems.cache import default_cache_dir
+
+        cache_dir = default_cache_dir()
+    if session and (workers > 1 or scheduler):
+        log.warning("--session: Audacity serves one client per user; rendering one song at a time")
+        workers, scheduler = 1, None
     out.mkdir(parents=True, exist_ok=True)
     clean_stale(out)
     records = read_manifest(out)
@@ -204,7 +249,8 @@ def run_batch(
 
         client, cluster = _client(workers=workers, memory_limit=memory_limit, scheduler=scheduler)
         try:
-            futures = [client.submit(run_job, job, separator, key=f"render-{i}-{_slug(job.song)[-40:]}", pure=False)
+            futures = [client.submit(run_job, job, separator, str(cache_dir), session,
+                                     key=f"render-{i}-{_slug(job.song)[-40:]}", pure=False)
                        for i, job in enumerate(todo)]
             for future in as_completed(futures):
                 rec = future.result()
@@ -221,6 +267,7 @@ def run_batch(
     else:
         _write_manifest(out, records)
     final = [records[j.key] for j in jobs if j.key in records]
+    write_index(out, final)
     ok = sum(1 for r in final if r["status"] == "ok")
     return BatchSummary(total=len(jobs), ok=ok, failed=len(final) - ok, skipped=skipped,
                         seconds=round(time.perf_counter() - t0, 2), records=final)

@@ -33,10 +33,11 @@ FORMAT_VERSION = 1
 
 
 def default_cache_dir() -> Path:
-    """``$COVERMILL_CACHE_DIR`` or the user's cache folder + ``/stems``."""
+    """``$COVERMILL_CACHE_DIR`` (covermill's cache root, shared with the other caches) or the
+    user's cache folder, + ``/stems``."""
     env = os.environ.get(CACHE_DIR_ENV)
     if env:
-        return Path(env).expanduser()
+        return Path(env).expanduser() / "stems"
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("covermill")) / "stems"

@@ -125,3 +125,18 @@ def test_batch_killed_midway_then_rerun_finishes(tmp_path):
     assert (Path(done_song["output"]) / "cover.wav").stat().st_mtime_ns == mtime  # not redone
     leftovers = [p for p in out.rglob("*") if ".staging-" in p.name or p.name.endswith(".part")]
     assert not leftovers
+
+
+def test_recipes_of_one_song_share_its_stems_and_index_links_reports(tmp_path):
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    write(songs / "one.wav", song(bars=3, seed=5))
+    r1, r2 = tmp_path / "fast.yaml", tmp_path / "quiet.yaml"
+    r1.write_text(FAST)
+    r2.write_text("name: quiet\nstems:\n  vocals: {gain_db: -12}\n")
+    cache = tmp_path / "cache"
+    summary = run_batch(songs, [str(r1), str(r2)], tmp_path / "out", workers=1, separator="dsp", cache_dir=cache)
+    assert summary.ok == 2
+    assert len([p for p in cache.rglob("*.npz")]) == 1  # separated once, used by both recipes
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert index.count("report.html") == 2 and "one.wav" in index

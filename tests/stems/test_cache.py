@@ -66,7 +66,7 @@ def test_corrupt_entry_is_detected_and_recomputed(mix, tmp_path, damage, caplog)
 
 def test_default_folder_honours_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv(stem_cache.CACHE_DIR_ENV, str(tmp_path))
-    assert stem_cache.StemCache().root == tmp_path
+    assert stem_cache.StemCache().root == tmp_path / "stems"
     monkeypatch.delenv(stem_cache.CACHE_DIR_ENV)
     assert stem_cache.default_cache_dir().parts[-2:] == ("covermill", "stems")
 
