@@ -72,9 +72,11 @@ def _parse_excerpt(text: str) -> tuple[float, float]:
 @click.option("--stretcher", type=click.Choice(["pedalboard", "pyrubberband"]), default="pedalboard", show_default=True,
               help="Rubber Band binding for tempo/key changes.")
 @click.option("--excerpt", metavar="START:SECONDS", help="Render only SECONDS of the song from START (s), e.g. 30:20.")
+@click.option("--instruments-dir", type=click.Path(path_type=Path), default=None,
+              help="Folder of trained instruments (default $COVERMILL_INSTRUMENTS_DIR or the user data dir).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; print only the output paths.")
 def render(song: Path, recipe_name: str, out_dir: Path, separator: str, stretcher: str, excerpt: str | None,
-           quiet: bool) -> None:
+           instruments_dir: Path | None, quiet: bool) -> None:
     """Render SONG as a cover following a recipe."""
     from .automation.pipeline import check_out_dir
     from .automation.pipeline import render as run
@@ -88,9 +90,10 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, stretche
     if bar is not None:
         with bar:
             result = run(song, recipe, out_dir, separator=separator, recipe_root=root, progress=callback, excerpt=span,
-                             stretcher=stretcher)
+                             stretcher=stretcher, instruments_dir=instruments_dir)
     else:
-        result = run(song, recipe, out_dir, separator=separator, recipe_root=root, excerpt=span, stretcher=stretcher)
+        result = run(song, recipe, out_dir, separator=separator, recipe_root=root, excerpt=span, stretcher=stretcher,
+                     instruments_dir=instruments_dir)
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
     qa = result.qa
@@ -231,12 +234,54 @@ def instruments_group() -> None:
 
 
 @instruments_group.command("list")
-def instruments_list() -> None:
-    """Available instruments."""
+@click.option("--instruments-dir", type=click.Path(path_type=Path), default=None,
+              help="Folder of trained instruments (default $COVERMILL_INSTRUMENTS_DIR or the user data dir).")
+def instruments_list(instruments_dir: Path | None) -> None:
+    """Available instruments: built-in ones and trained ones."""
     from . import instruments
 
-    for name, desc in instruments.available().items():
-        click.echo(f"{name:<16} built-in  {desc}")
+    kinds = instruments.kinds(instruments_dir)
+    for name, desc in instruments.available(instruments_dir).items():
+        click.echo(f"{name:<16} {kinds[name]:<9} {desc}")
+
+
+@instruments_group.command("train")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="Name of the new instrument (letters, digits, _ - .).")
+@click.option("--steps", default=1000, show_default=True, type=click.IntRange(1), help="Total training steps.")
+@click.option("--device", default="cpu", show_default=True, help="torch device: cpu, cuda, cuda:1, ...")
+@click.option("--config", "config_name", type=click.Choice(["cpu", "full", "tiny"]), default="cpu", show_default=True,
+              help="cpu: small decoder, 1-s excerpts (minutes on a CPU); full: DDSP's size (GPU work).")
+@click.option("--checkpoint-every", default=100, show_default=True, type=click.IntRange(1), help="Steps between checkpoints.")
+@click.option("--instruments-dir", type=click.Path(path_type=Path), default=None,
+              help="Where to save (default $COVERMILL_INSTRUMENTS_DIR or the user data dir).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def instruments_train(folder: Path, name: str, steps: int, device: str, config_name: str, checkpoint_every: int,
+                      instruments_dir: Path | None, quiet: bool) -> None:
+    """Train a DDSP instrument on FOLDER of solo recordings (or separated stems); resumes if interrupted."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from .instruments.ddsp.train import train_instrument
+
+    bar = Progress(TextColumn(f"[bold]{name}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+                   TimeElapsedColumn(), TimeRemainingColumn(), disable=quiet)
+    task = bar.add_task("train", total=steps, loss="-")
+
+    def callback(ev: dict) -> None:
+        bar.update(task, completed=ev["done"], total=ev["total"], loss=f"{ev['loss']:.3f}")
+
+    with bar:
+        result = train_instrument(folder, name=name, instruments_dir=instruments_dir, steps=steps, config=config_name,
+                                  device=device, checkpoint_every=checkpoint_every, progress=callback)
+    click.echo(f"{name}: {result.steps} steps, loss {result.loss:.3f}, {result.steps_per_s:.2f} steps/s; "
+               f"saved in {result.path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

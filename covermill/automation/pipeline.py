@@ -109,13 +109,15 @@ def render(
     sr: int = WORK_SR,
     excerpt: tuple[float, float] | None = None,
     stretcher: str = "pedalboard",
+    instruments_dir: str | os.PathLike | None = None,
 ) -> RenderResult:
     """Render ``song`` as a cover following ``recipe`` into ``out_dir``.
 
     Writes ``cover.wav``, ``stems/<name>.wav`` (the separated stems, source tempo),
     ``recipe.yaml`` (the resolved recipe) and ``qa.json``. The input file is only read.
     ``excerpt=(start_s, seconds)`` renders only that part of the song (for quick listening
-    while a recipe is tuned).
+    while a recipe is tuned). ``instruments_dir`` is where trained instruments named by
+    ``revoice`` are looked up (default ``$COVERMILL_INSTRUMENTS_DIR`` or the user data dir).
     """
     song = Path(song)
     out = check_out_dir(out_dir)
@@ -160,7 +162,7 @@ def render(
         for name in heard:
             spec = recipe.stem(name)
             if spec.action == "revoice":
-                instrument = instruments.get(spec.revoice.instrument)
+                instrument = instruments.get(spec.revoice.instrument, instruments_dir=instruments_dir)
                 revoiced[name] = instrument.revoice(parts[name], sr=sr, time_ratio=ratio, semitones=semitones)
     with clock.stage("mix"):
         kept = {name: parts[name] for name in heard if recipe.stem(name).action == "keep"}
