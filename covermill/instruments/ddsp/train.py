@@ -122,10 +122,13 @@ class TrainResult:
 
 
 def _opt_tensors(opt) -> dict:
+    """Adam's state as flat ``{"<param index>.<key>": tensor}`` (safetensors holds tensors only)."""
+    import torch
+
     out = {}
     for idx, st in opt.state_dict()["state"].items():
         for key, value in st.items():
-            out[f"{idx}.{key}"] = value if hasattr(value, "shape") else __import__("torch").tensor(value)
+            out[f"{idx}.{key}"] = value if isinstance(value, torch.Tensor) else torch.tensor(value)
     return out
 
 
