@@ -99,19 +99,22 @@ def test_trained_instrument_loads_identically_twice(trained):
     assert a.shape == (50 * 160,) and np.array_equal(a, b) and np.max(np.abs(a)) > 0
 
 
+SR_T = 22050  # transfer tests run at this rate (any rate works; pyin is cheaper here)
+PYIN = dict(fmin=100, fmax=1500, sr=SR_T, frame_length=1024, hop_length=256)
+
+
 @pytest.fixture(scope="module")
 def transfer(trained):
-    x = melody([60, 62, 64, 65, 67, 65, 64, 62], bpm=120, sr=44100, harmonics=1)  # a plain sine melody
+    x = melody([60, 62, 64, 65, 67, 65, 64, 62], bpm=120, sr=SR_T, harmonics=1)  # a plain sine melody
     inst = instruments.get("toy", instruments_dir=trained["root"] / "inst")
-    return x, inst.revoice(x[None], sr=44100)
+    return x, inst.revoice(x[None], sr=SR_T)
 
 
 def test_revoice_keeps_the_melody(transfer):
     x, y = transfer
     assert y.shape == (1, len(x)) and y.dtype == np.float32 and np.all(np.isfinite(y))
-    kw = dict(fmin=100, fmax=1500, sr=44100, frame_length=2048, hop_length=512)
-    f_in, v_in, _ = librosa.pyin(x, **kw)
-    f_out, v_out, _ = librosa.pyin(y[0], **kw)
+    f_in, v_in, _ = librosa.pyin(x, **PYIN)
+    f_out, v_out, _ = librosa.pyin(y[0], **PYIN)
     both = v_in & v_out
     assert both.mean() > 0.6
     cents = 1200 * np.abs(np.log2(f_out[both] / f_in[both]))
@@ -121,8 +124,17 @@ def test_revoice_keeps_the_melody(transfer):
 def test_revoice_takes_the_instruments_timbre(trained, transfer):
     x, y = transfer
     centroid = lambda z, sr: float(librosa.feature.spectral_centroid(y=z, sr=sr).mean())  # noqa: E731
-    c_train, c_in, c_out = centroid(bright_material(), SR16), centroid(x, 44100), centroid(y[0], 44100)
+    c_train, c_in, c_out = centroid(bright_material(), SR16), centroid(x, SR_T), centroid(y[0], SR_T)
     assert abs(np.log(c_out / c_train)) < abs(np.log(c_out / c_in))
+
+
+def test_revoice_retimes_and_transposes_the_controls(trained):
+    x = melody([66] * 4, bpm=120, sr=SR_T, harmonics=3)  # F#4, inside the toy's range
+    inst = instruments.get("toy", instruments_dir=trained["root"] / "inst")
+    y = inst.revoice(x[None], sr=SR_T, time_ratio=0.8, semitones=2.0)
+    assert abs(y.shape[1] - round(len(x) / 0.8)) <= 1
+    f0, voiced, _ = librosa.pyin(y[0], **PYIN)
+    assert abs(1200 * np.log2(np.nanmedian(f0[voiced]) / (librosa.midi_to_hz(68)))) < 50
 
 
 def test_unvoiced_input_stays_silent(trained):
