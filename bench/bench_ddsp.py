@@ -132,7 +132,7 @@ def bench_training(steps: int) -> tuple[list[str], Path, Path]:
         f"| DDSP decoder, untrained | {l_untrained:.2f} |",
         f"| built-in parametric `trumpet` (RMS-matched) | {l_para:.2f} |",
         "",
-        f"Training: {result.steps_per_s:.2f} steps/s on CPU ({torch.get_num_threads()} torch threads), "
+        f"Training: {result.steps_per_s:.2f} steps/s on CPU (torch threads: {torch.get_num_threads()}), "
         f"{wall:.0f} s wall including feature extraction; training loss {result.first_loss:.2f} -> {result.loss:.2f}.",
     ]
     print("\n".join(rows), flush=True)
@@ -186,7 +186,8 @@ def main(argv=None) -> int:
     cmd = "python bench/bench_ddsp.py --write docs/BENCHMARKS.md" + (f" --steps {args.steps}" if args.steps != 80 else "")
     block = "\n".join([
         START, f"Command: `{cmd}`", "",
-        f"{os.cpu_count()} CPU cores (shared with other jobs while measured), torch {torch.__version__}, "
+        f"{os.cpu_count()} CPU cores shared with other jobs (load average {os.getloadavg()[0]:.1f} at the end: "
+        "timings are pessimistic and noisy), torch {torch.__version__}, "
         f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}; whole benchmark {total:.0f} s.", "",
         "### f0 trackers (100 frames/s, fmin 50 Hz, fmax 1500 Hz; mir_eval)", "", *f0_rows, "",
         "medleydb_pitch is left out: its fixture's pitch csv has 2 rows (0.07 s) for 2 s of audio.", "",

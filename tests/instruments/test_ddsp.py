@@ -223,6 +223,18 @@ def test_cli_list_shows_both_kinds(trained):
     assert any(line.startswith("toy") and "trained" in line for line in out.output.splitlines())
 
 
+def test_cli_trains_and_resumes(trained, tmp_path):
+    from covermill.cli import main
+
+    args = ["instruments", "train", str(trained["root"] / "solo"), "--name", "cli_toy", "--config", "tiny",
+            "--instruments-dir", str(tmp_path), "-q"]
+    out = CliRunner().invoke(main, [*args, "--steps", "2"])
+    assert out.exit_code == 0, out.output
+    assert "cli_toy: 2 steps" in out.output and (tmp_path / "cli_toy" / "model.safetensors").is_file()
+    out = CliRunner().invoke(main, [*args, "--steps", "3"])
+    assert out.exit_code == 0 and "cli_toy: 3 steps" in out.output
+
+
 def test_cli_train_error_is_one_line(tmp_path):
     from covermill.cli import main
 
