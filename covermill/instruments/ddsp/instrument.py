@@ -22,9 +22,13 @@ from .train import fill_unvoiced
 
 
 class DDSPInstrument:
-    """A trained instrument in ``folder`` (``instrument.json`` + ``model.safetensors``); loads on first use."""
+    """A trained instrument in ``folder`` (``instrument.json`` + ``model.safetensors``); loads on first use.
 
-    def __init__(self, folder: str | os.PathLike, *, f0_method: str = "pyin", device: str = "cpu",
+    ``f0_method`` (``"pyin"`` or ``"crepe"``) tracks the stem's pitch; ``None`` uses the one the
+    instrument was trained with.
+    """
+
+    def __init__(self, folder: str | os.PathLike, *, f0_method: str | None = None, device: str = "cpu",
                  seed: int = 0) -> None:
         self.folder = Path(folder)
         self.name = self.folder.name
@@ -80,7 +84,8 @@ class DDSPInstrument:
         if time_ratio <= 0:
             raise ParameterError(f"time_ratio={time_ratio} must be > 0")
         cfg = self.config
-        controls = extract_controls(y, sr=sr, f0_method=self.f0_method, hop_length=FEATURE_SR // cfg.frame_rate)
+        controls = extract_controls(y, sr=sr, f0_method=self.f0_method or cfg.f0_method,
+                                    hop_length=FEATURE_SR // cfg.frame_rate, device=self.device)
         n_out = int(round(y.shape[1] / time_ratio))
         n_frames = int(np.ceil(n_out / sr * cfg.frame_rate)) + 1
         if time_ratio != 1.0 or len(controls) < n_frames:
