@@ -202,6 +202,11 @@ def test_bad_training_folders(tmp_path):
     write(tmp_path / "noise" / "a.wav", noise, SR16)
     with pytest.raises(ParameterError, match="monophonic"):
         train_instrument(tmp_path / "noise", name="x", instruments_dir=tmp_path / "i", steps=1, config="tiny")
+    (tmp_path / "chords").mkdir()
+    chords = sum(melody([n, n + 2, n + 4, n + 5], bpm=120, sr=SR16, harmonics=6) for n in (60, 64, 67)) / 3
+    write(tmp_path / "chords" / "a.wav", chords[None], SR16)
+    with pytest.raises(ParameterError, match="polyphonic"):
+        train_instrument(tmp_path / "chords", name="x", instruments_dir=tmp_path / "i", steps=1, config="tiny")
     with pytest.raises(ParameterError, match="built-in"):
         train_instrument(tmp_path / "empty", name="trumpet", instruments_dir=tmp_path / "i", steps=1)
 

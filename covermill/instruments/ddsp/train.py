@@ -32,6 +32,36 @@ SILENCE_DB = -70.0
 MIN_VOICED_SHARE = 0.25
 
 
+#: Below this median share of harmonic energy in harmonics 1-3 of the tracked f0, material counts as polyphonic.
+MIN_LOW_HARMONIC_SHARE = 0.05
+
+
+def low_harmonic_share(x: np.ndarray, f0_hz: np.ndarray, voiced: np.ndarray, *, sr: int, hop: int,
+                       max_frames: int = 400) -> np.ndarray:
+    """Per voiced frame: the share of the energy on f0's harmonics that lies on harmonics 1-3.
+
+    Monophonic instruments score high (0.8-0.95 on the solo trumpet and on synthesized
+    melodies). A chord fools a pitch tracker into a low common fundamental (C-E-G -> C two
+    octaves down) whose first harmonics are empty, so the share falls near 0.
+    """
+    import librosa
+
+    idx = np.flatnonzero((voiced > 0) & (f0_hz > 0))
+    if idx.size == 0:
+        return np.zeros(0)
+    idx = idx[np.linspace(0, idx.size - 1, min(idx.size, max_frames)).astype(int)]
+    S = np.abs(librosa.stft(x, n_fft=2048, hop_length=hop, center=True)) ** 2
+    idx = idx[idx < S.shape[1]]
+    freqs = librosa.fft_frequencies(sr=sr, n_fft=2048)[:, None]
+    f0 = f0_hz[idx][None, :]
+    k = np.round(freqs / f0)
+    near = (np.abs(freqs - k * f0) < np.maximum(12.0, 0.03 * f0)) & (k >= 1)
+    P = S[:, idx]
+    total = (P * near).sum(0)
+    low = (P * (near & (k <= 3))).sum(0)
+    return low / np.maximum(total, 1e-12)
+
+
 @dataclass
 class Dataset:
     """Excerpts ``audio (n, samples)``, ``f0_hz``/``loudness_db`` ``(n, frames)`` and the material's statistics."""
@@ -68,7 +98,7 @@ def prepare_dataset(folder: str | os.PathLike, config: DDSPConfig) -> Dataset:
         raise ParameterError(f"frame_rate={c.frame_rate} must divide {FEATURE_SR}")
     feat_hop = FEATURE_SR // c.frame_rate
     n_ex = max(2, int(round(c.excerpt_s * c.frame_rate)))
-    audio, f0s, louds, voiced_f0, voiced_ld = [], [], [], [], []
+    audio, f0s, louds, voiced_f0, voiced_ld, low_share = [], [], [], [], [], []
     n_sounding = n_voiced = 0
     for path in audio_files(folder):
         y, sr = read_audio(path)
@@ -85,6 +115,7 @@ def prepare_dataset(folder: str | os.PathLike, config: DDSPConfig) -> Dataset:
         x = np.pad(x, (0, max(0, n_frames * c.hop - len(x))))[: n_frames * c.hop]
         f0 = np.pad(fill_unvoiced(ctl.f0_hz, ctl.voiced), (0, n_frames - len(ctl)), mode="edge")
         ld = np.pad(ctl.loudness_db, (0, n_frames - len(ctl)), constant_values=-120.0)
+        low_share.append(low_harmonic_share(x, ctl.f0_hz, ctl.voiced, sr=c.sample_rate, hop=c.hop))
         voiced_f0.append(ctl.f0_hz[ctl.voiced > 0])
         voiced_ld.append(ctl.loudness_db[ctl.voiced > 0])
         for s in range(0, n_frames - n_ex + 1, max(1, n_ex // 2)):
@@ -100,6 +131,12 @@ def prepare_dataset(folder: str | os.PathLike, config: DDSPConfig) -> Dataset:
             f"{folder}: only {n_voiced} of {n_sounding} sounding frames have a clear pitch; DDSP needs monophonic, "
             "pitched material (one instrument playing one note at a time), not chords, drums or noise")
     vf0, vld = np.concatenate(voiced_f0), np.concatenate(voiced_ld)
+    share = float(np.median(np.concatenate(low_share)))
+    if share < MIN_LOW_HARMONIC_SHARE:
+        raise ParameterError(
+            f"{folder}: sounds polyphonic (the tracked pitch, median {np.median(vf0):.0f} Hz, has almost no energy on "
+            f"its first harmonics: {share:.1%}, as when several notes sound together); DDSP needs one instrument "
+            "playing one note at a time (a solo recording or a separated stem)")
     stats = {
         "f0_range_hz": [float(np.percentile(vf0, 5)), float(np.percentile(vf0, 95))],
         "f0_median_hz": float(np.median(vf0)),
