@@ -187,7 +187,7 @@ def main(argv=None) -> int:
     block = "\n".join([
         START, f"Command: `{cmd}`", "",
         f"{os.cpu_count()} CPU cores shared with other jobs (load average {os.getloadavg()[0]:.1f} at the end: "
-        "timings are pessimistic and noisy), torch {torch.__version__}, "
+        f"timings are pessimistic and noisy), torch {torch.__version__}, "
         f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}; whole benchmark {total:.0f} s.", "",
         "### f0 trackers (100 frames/s, fmin 50 Hz, fmax 1500 Hz; mir_eval)", "", *f0_rows, "",
         "medleydb_pitch is left out: its fixture's pitch csv has 2 rows (0.07 s) for 2 s of audio.", "",
