@@ -95,7 +95,8 @@ def _separator_params(separator: str, model: str, model_dir: Path | None, device
 @click.option("--soundfont", type=click.Path(path_type=Path), default=None,
               help="A .sf2 soundfont for MIDI re-voiced stems (replaces the recipe's and the default FluidR3 GM).")
 @click.option("--instruments-dir", type=click.Path(path_type=Path), default=None,
-              help="A folder of instrument .yaml files (copies of the built-ins, edited); they win over built-ins.")
+              help="Instruments folder: YAML copies of parametric instruments (they win over built-ins) and "
+                   "trained DDSP instruments (default $COVERMILL_INSTRUMENTS_DIR or the user data dir).")
 @click.option("--mixer", type=click.Choice(["pedalboard", "audacity"]), default="pedalboard", show_default=True,
               help="Mix the stems (gain, pan, tempo, key) with pedalboard + Rubber Band, or inside Audacity.")
 @click.option("--session", is_flag=True,
@@ -345,7 +346,8 @@ def instruments_group() -> None:
 
 
 @instruments_group.command("list")
-@click.option("--instruments-dir", type=click.Path(path_type=Path), help="Also list the instrument files in this folder.")
+@click.option("--instruments-dir", type=click.Path(path_type=Path), default=None,
+              help="Instruments folder (default $COVERMILL_INSTRUMENTS_DIR or the user data dir).")
 @click.option("--midi", is_flag=True, help="List the General MIDI programs for `revoice: {midi_program: ...}` instead.")
 def instruments_list(instruments_dir: Path | None, midi: bool) -> None:
     """Available instruments."""
@@ -358,10 +360,9 @@ def instruments_list(instruments_dir: Path | None, midi: bool) -> None:
             click.echo(f"{number:>3}  {name}")
         return
 
-    builtin = instruments.available()
-    for name, desc in instruments.available(instruments_dir=instruments_dir).items():
-        origin = "user" if instruments_dir is not None and (instruments_dir / f"{name}.yaml").is_file() else "built-in"
-        click.echo(f"{name:<16} {origin:<9} {desc or builtin.get(name, '')}")
+    kinds = instruments.kinds(instruments_dir)
+    for name, desc in instruments.available(instruments_dir).items():
+        click.echo(f"{name:<16} {kinds[name]:<9} {desc}")
 
 
 @instruments_group.command("validate")
@@ -446,6 +447,45 @@ def audacity_open(project: Path) -> None:
     who = f"pid {app.proc.pid}" if app.proc is not None else "the running Audacity"
     click.echo(f"opened {project} in Audacity ({who}); tracks: {', '.join(tracks)}")
     app.client.close()
+
+
+@instruments_group.command("train")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="Name of the new instrument (letters, digits, _ - .).")
+@click.option("--steps", default=1000, show_default=True, type=click.IntRange(1), help="Total training steps.")
+@click.option("--device", default="cpu", show_default=True, help="torch device: cpu, cuda, cuda:1, ...")
+@click.option("--config", "config_name", type=click.Choice(["cpu", "full", "tiny"]), default="cpu", show_default=True,
+              help="cpu: small decoder, 1-s excerpts (minutes on a CPU); full: DDSP's size (GPU work).")
+@click.option("--checkpoint-every", default=100, show_default=True, type=click.IntRange(1), help="Steps between checkpoints.")
+@click.option("--instruments-dir", type=click.Path(path_type=Path), default=None,
+              help="Where to save (default $COVERMILL_INSTRUMENTS_DIR or the user data dir).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def instruments_train(folder: Path, name: str, steps: int, device: str, config_name: str, checkpoint_every: int,
+                      instruments_dir: Path | None, quiet: bool) -> None:
+    """Train a DDSP instrument on FOLDER of solo recordings (or separated stems); resumes if interrupted."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from .instruments.ddsp.train import train_instrument
+
+    bar = Progress(TextColumn(f"[bold]{name}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+                   TimeElapsedColumn(), TimeRemainingColumn(), disable=quiet)
+    task = bar.add_task("train", total=steps, loss="-")
+
+    def callback(ev: dict) -> None:
+        bar.update(task, completed=ev["done"], total=ev["total"], loss=f"{ev['loss']:.3f}")
+
+    with bar:
+        result = train_instrument(folder, name=name, instruments_dir=instruments_dir, steps=steps, config=config_name,
+                                  device=device, checkpoint_every=checkpoint_every, progress=callback)
+    click.echo(f"{name}: {result.steps} steps, loss {result.loss:.3f}, {result.steps_per_s:.2f} steps/s; "
+               f"saved in {result.path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -131,7 +131,9 @@ def render(
     ``excerpt=(start_s, seconds)`` renders only that part of the song (for quick listening
     while a recipe is tuned). Stems re-voiced through MIDI (``revoice: {midi_program: ...}``)
     also write their notes as ``midi/<stem>.mid``; ``soundfont`` replaces the recipe's and
-    the default soundfont, ``instruments_dir`` holds user instrument files. ``stretcher``
+    the default soundfont; ``instruments_dir`` is the instruments folder (YAML copies of
+    parametric instruments and trained DDSP instruments; default ``$COVERMILL_INSTRUMENTS_DIR``
+    or the user data dir). ``stretcher``
     picks the Rubber Band binding (``pedalboard`` or ``pyrubberband``).
 
     ``session=True`` also saves ``session.aup3``, an Audacity project for review (the

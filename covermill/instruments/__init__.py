@@ -2,10 +2,13 @@
 
 :func:`get` resolves an instrument name; :func:`available` lists them. The built-in
 parametric instruments (:mod:`covermill.instruments.parametric`) need no training and are
-data: YAML files in ``covermill/instruments/builtin/`` (:mod:`covermill.instruments.timbre`);
-a folder of user copies is searched first with ``instruments_dir``. Polyphonic stems are
-re-voiced through MIDI (:mod:`covermill.instruments.midi`: transcription with basic-pitch,
-rendering with FluidSynth and a General MIDI soundfont).
+data: YAML files in ``covermill/instruments/builtin/`` (:mod:`covermill.instruments.timbre`).
+The instruments folder (``--instruments-dir``, ``$COVERMILL_INSTRUMENTS_DIR`` or the user's
+data dir) holds a producer's own instruments: ``*.yaml`` copies of parametric ones (they win
+over the built-ins) and trained DDSP instruments, one sub-folder each
+(:mod:`covermill.instruments.ddsp`). Polyphonic stems are re-voiced through MIDI
+(:mod:`covermill.instruments.midi`: transcription with basic-pitch, rendering with
+FluidSynth and a General MIDI soundfont).
 """
 
 from __future__ import annotations
@@ -14,27 +17,52 @@ import os
 
 from ..errors import ParameterError
 from .base import Instrument
+from .ddsp.store import instruments_dir, list_trained
 from .parametric import BUILTIN_TIMBRES, ParametricInstrument
 from .timbre import Timbre, load_folder, load_timbre
 
 
-def _timbres(instruments_dir: str | os.PathLike | None) -> dict[str, Timbre]:
-    if instruments_dir is None:
+def _timbres(folder: str | os.PathLike | None) -> dict[str, Timbre]:
+    """Built-in timbres, overridden by ``*.yaml`` files in the instruments folder."""
+    root = instruments_dir(folder)
+    if folder is None and not root.is_dir():
         return BUILTIN_TIMBRES
-    return {**BUILTIN_TIMBRES, **load_folder(instruments_dir)}
+    return {**BUILTIN_TIMBRES, **load_folder(root)}
 
 
-def available(*, instruments_dir: str | os.PathLike | None = None) -> dict[str, str]:
-    """``{name: description}`` of every instrument that can be used now."""
-    return {name: t.description for name, t in sorted(_timbres(instruments_dir).items())}
+def available(instruments_dir: str | os.PathLike | None = None) -> dict[str, str]:
+    """``{name: description}`` of every instrument that can be used now: parametric ones
+    (built-in or the folder's YAML copies), then trained ones."""
+    found = {name: t.description for name, t in sorted(_timbres(instruments_dir).items())}
+    for name, desc in list_trained(instruments_dir).items():
+        found.setdefault(name, desc)
+    return found
+
+
+def kinds(instruments_dir: str | os.PathLike | None = None) -> dict[str, str]:
+    """``{name: "built-in" | "user" | "trained"}`` for :func:`available`'s names."""
+    timbres = _timbres(instruments_dir)
+    out = {}
+    for name in available(instruments_dir):
+        if name in timbres:
+            out[name] = "built-in" if timbres[name] is BUILTIN_TIMBRES.get(name) else "user"
+        else:
+            out[name] = "trained"
+    return out
 
 
 def get(name: str, *, instruments_dir: str | os.PathLike | None = None, **params) -> Instrument:
-    """The instrument ``name`` (a user copy in ``instruments_dir`` wins); an unknown name lists the choices."""
+    """The instrument ``name``: a parametric one (a YAML copy in the instruments folder wins
+    over the built-in), else a trained DDSP one; an unknown name lists the choices."""
     timbres = _timbres(instruments_dir)
     if name in timbres:
         return ParametricInstrument(timbres[name], **params)
-    raise ParameterError(f"unknown instrument {name!r}; choose one of {', '.join(sorted(timbres))}")
+    if name in list_trained(instruments_dir):
+        from .ddsp.instrument import DDSPInstrument
+        from .ddsp.store import instruments_dir as resolve
+
+        return DDSPInstrument(resolve(instruments_dir) / name, **params)
+    raise ParameterError(f"unknown instrument {name!r}; choose one of {', '.join(available(instruments_dir))}")
 
 
 def get_midi(program: str | int, **params) -> Instrument:
@@ -53,4 +81,5 @@ def get_drums(kit: str | int = "standard", **params) -> Instrument:
     return DrumKitInstrument(kit, **params)
 
 
-__all__ = ["Instrument", "ParametricInstrument", "Timbre", "available", "get", "get_drums", "get_midi", "load_timbre"]
+__all__ = ["Instrument", "ParametricInstrument", "Timbre", "available", "get", "get_drums", "get_midi",
+           "instruments_dir", "kinds", "load_timbre"]

@@ -1,0 +1,113 @@
+"""DDSP's RNN decoder and the model that turns (f0, loudness) into audio.
+
+:class:`RnnFcDecoder` mirrors ``ddsp.training.decoders.RnnFcDecoder``: one MLP per input
+(scaled f0, scaled loudness), their outputs concatenated into a GRU, the GRU output
+concatenated with the MLP outputs into a final MLP, and a dense layer to
+``1 + n_harmonics + n_noise_bands`` outputs. Each MLP layer is Dense -> LayerNorm -> leaky ReLU.
+:class:`DDSPModel` adds the processors: harmonic amplitude and distribution and noise
+magnitudes through :func:`~.synth.exp_sigmoid`, the synthesizers and the reverb.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import DDSPConfig
+from .synth import Reverb, exp_sigmoid, filtered_noise, harmonic_synth, remove_above_nyquist, upsample
+
+#: DDSP's input scaling: MIDI pitch / 127, loudness dB / 120 + 1.
+F0_RANGE = 127.0
+LD_RANGE = 120.0
+
+
+def hz_to_midi(f0_hz: torch.Tensor) -> torch.Tensor:
+    return 12 * torch.log2(torch.clamp(f0_hz, min=1e-5) / 440.0) + 69.0
+
+
+def mlp(n_in: int, units: int, layers: int) -> nn.Sequential:
+    mods: list[nn.Module] = []
+    for i in range(layers):
+        mods += [nn.Linear(n_in if i == 0 else units, units), nn.LayerNorm(units), nn.LeakyReLU()]
+    return nn.Sequential(*mods)
+
+
+class RnnFcDecoder(nn.Module):
+    """(f0, loudness) frames ``(b, t, 1)`` each -> raw controls ``(b, t, 1 + harmonics + noise bands)``."""
+
+    def __init__(self, config: DDSPConfig) -> None:
+        super().__init__()
+        c = config
+        self.f0_mlp = mlp(1, c.mlp_units, c.mlp_layers)
+        self.ld_mlp = mlp(1, c.mlp_units, c.mlp_layers)
+        self.gru = nn.GRU(2 * c.mlp_units, c.gru_units, batch_first=True)
+        self.out_mlp = mlp(c.gru_units + 2 * c.mlp_units, c.mlp_units, c.mlp_layers)
+        self.dense_out = nn.Linear(c.mlp_units, 1 + c.n_harmonics + c.n_noise_bands)
+
+    def forward(self, f0_scaled: torch.Tensor, ld_scaled: torch.Tensor) -> torch.Tensor:
+        a, b = self.f0_mlp(f0_scaled), self.ld_mlp(ld_scaled)
+        h, _ = self.gru(torch.cat([a, b], dim=-1))
+        return self.dense_out(self.out_mlp(torch.cat([h, a, b], dim=-1)))
+
+
+class DDSPModel(nn.Module):
+    """Decoder + harmonic and noise synthesizers + reverb; audio at ``config.sample_rate``."""
+
+    def __init__(self, config: DDSPConfig) -> None:
+        super().__init__()
+        self.config = config.validate()
+        self.decoder = RnnFcDecoder(config)
+        self.reverb = Reverb(max(1, int(config.reverb_s * config.sample_rate)), config.sample_rate)
+
+    def controls(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Synthesizer controls from ``f0_hz`` and ``loudness_db``, both ``(b, t)``."""
+        c = self.config
+        f0 = f0_hz[..., None]
+        raw = self.decoder(hz_to_midi(f0) / F0_RANGE, loudness_db[..., None] / LD_RANGE + 1.0)
+        amplitude = exp_sigmoid(raw[..., :1])
+        dist = exp_sigmoid(raw[..., 1 : 1 + c.n_harmonics])
+        dist = remove_above_nyquist(dist, f0, c.sample_rate)
+        dist = dist / dist.sum(-1, keepdim=True).clamp_min(1e-7)
+        noise = exp_sigmoid(raw[..., 1 + c.n_harmonics :] - 5.0)  # DDSP's initial bias: quiet noise
+        return {"f0_hz": f0, "harmonic_amplitudes": amplitude * dist, "noise_magnitudes": noise}
+
+    def forward(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor, *, gate: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """Audio ``(b, t * hop)`` for frame controls ``(b, t)``; ``gate (b, t)`` in [0, 1] mutes frames."""
+        ctl = self.controls(f0_hz, loudness_db)
+        harm, noise = ctl["harmonic_amplitudes"], ctl["noise_magnitudes"]
+        if gate is not None:
+            harm = harm * gate[..., None]
+            noise = noise * gate[..., None]
+        n = f0_hz.shape[1] * self.config.hop
+        audio = harmonic_synth(ctl["f0_hz"], harm, sample_rate=self.config.sample_rate, n_samples=n)
+        audio = audio + filtered_noise(noise, n_samples=n, generator=generator)
+        return self.reverb(audio)
+
+    @torch.no_grad()
+    def render(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor, gate: torch.Tensor, *, chunk_frames: int = 500,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Like :meth:`forward` for one long sequence ``(1, t)``, synthesized in chunks to bound memory.
+
+        The decoder runs once over the whole sequence (the GRU keeps its state); oscillator
+        phase carries from chunk to chunk and each chunk interpolates into the next frame.
+        """
+        c = self.config
+        ctl = self.controls(f0_hz, loudness_db)
+        harm = ctl["harmonic_amplitudes"] * gate[..., None]
+        noise = ctl["noise_magnitudes"] * gate[..., None]
+        f0 = ctl["f0_hz"]
+        n_frames = f0.shape[1]
+        out, phase = [], None
+        for s in range(0, n_frames, chunk_frames):
+            e = min(s + chunk_frames, n_frames)
+            e1 = min(e + 1, n_frames)  # one frame of look-ahead: interpolation runs on across the seam
+            n = (e - s) * c.hop
+            a, phase = harmonic_synth(f0[:, s:e1], harm[:, s:e1], sample_rate=c.sample_rate,
+                                      n_samples=(e1 - s) * c.hop, phase0=phase, return_phase=True)
+            if e1 > e:  # the phase after this chunk is the phase at sample n, not at the look-ahead's end
+                omega = 2 * torch.pi * upsample(f0[:, s:e1], (e1 - s) * c.hop).double() / c.sample_rate
+                phase = (phase - omega[:, n:].sum(1, keepdim=True)) % (2 * torch.pi)
+            a = a[:, :n] + filtered_noise(noise[:, s:e], n_samples=n, generator=generator)
+            out.append(a)
+        return self.reverb(torch.cat(out, dim=1))

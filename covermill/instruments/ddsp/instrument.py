@@ -1,0 +1,102 @@
+"""A trained DDSP instrument as an :class:`~covermill.instruments.base.Instrument`.
+
+Transfer follows DDSP's timbre-transfer demo: the stem's f0 moves by whole octaves into the
+instrument's f0 range, its loudness on voiced frames is shifted so its mean matches the
+training material's, the decoder turns (f0, loudness) into synthesizer controls, and
+unvoiced frames are gated to silence (a decoder left alone would breathe noise there).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ...audio import check_audio, resample
+from ...errors import ParameterError
+from ..features import FEATURE_SR, Controls, extract_controls, retime
+from ..parametric import octave_shift
+from . import store
+from .train import fill_unvoiced
+
+
+class DDSPInstrument:
+    """A trained instrument in ``folder`` (``instrument.json`` + ``model.safetensors``); loads on first use.
+
+    ``f0_method`` (``"pyin"`` or ``"crepe"``) tracks the stem's pitch; ``None`` uses the one the
+    instrument was trained with.
+    """
+
+    def __init__(self, folder: str | os.PathLike, *, f0_method: str | None = None, device: str = "cpu",
+                 seed: int = 0) -> None:
+        self.folder = Path(folder)
+        self.name = self.folder.name
+        self.f0_method = f0_method
+        self.device = device
+        self.seed = seed
+
+    def load(self) -> DDSPInstrument:
+        """Read config, statistics and weights (safetensors, never pickle) into ``model_`` / ``meta_``."""
+        if getattr(self, "model_", None) is not None:
+            return self
+        from .decoder import DDSPModel
+
+        meta = store.read_meta(self.folder)
+        model = DDSPModel(meta["config"])
+        store.load_state(model, store.read_tensors(self.folder / store.WEIGHTS), self.folder / store.WEIGHTS)
+        self.meta_ = meta
+        self.model_ = model.to(self.device).eval()
+        return self
+
+    @property
+    def config(self):
+        return self.load().meta_["config"]
+
+    def synthesize(self, controls: Controls) -> np.ndarray:
+        """Render frame ``controls`` (at the model's frame rate) to mono float32 at the model's sample rate."""
+        import torch
+
+        self.load()
+        gate = np.convolve(controls.voiced, np.ones(3) / 3, mode="same").astype(np.float32)  # soft note edges
+        f0 = fill_unvoiced(controls.f0_hz, controls.voiced)
+        as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, np.float32))[None].to(self.device)  # noqa: E731
+        gen = torch.Generator(device=self.device).manual_seed(self.seed)
+        audio = self.model_.render(as_t(f0), as_t(controls.loudness_db), as_t(gate), generator=gen)
+        return audio[0].cpu().numpy().astype(np.float32)
+
+    def adjust(self, controls: Controls, *, semitones: float = 0.0) -> Controls:
+        """Transpose by ``semitones``, then by octaves into the instrument's range; match loudness on voiced frames."""
+        stats = self.load().meta_["stats"]
+        shift = 2.0 ** (semitones / 12.0)
+        factor = shift * octave_shift(controls.f0_hz * shift, tuple(stats["f0_range_hz"]))
+        voiced = controls.voiced > 0
+        loud = controls.loudness_db.copy()
+        if voiced.any():
+            loud = loud + (stats["loudness_mean_db"] - float(np.mean(loud[voiced])))
+            loud = np.minimum(loud, stats["loudness_max_db"] + 3.0)
+        return Controls((controls.f0_hz * factor).astype(np.float32), controls.voiced, loud.astype(np.float32),
+                        controls.frame_rate)
+
+    def revoice(self, y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float = 0.0) -> np.ndarray:
+        """See :class:`~covermill.instruments.base.Instrument`. Output RMS matches the input stem's."""
+        y = check_audio(y, sr)
+        if time_ratio <= 0:
+            raise ParameterError(f"time_ratio={time_ratio} must be > 0")
+        cfg = self.config
+        controls = extract_controls(y, sr=sr, f0_method=self.f0_method or cfg.f0_method,
+                                    hop_length=FEATURE_SR // cfg.frame_rate, device=self.device)
+        n_out = int(round(y.shape[1] / time_ratio))
+        n_frames = int(np.ceil(n_out / sr * cfg.frame_rate)) + 1
+        if time_ratio != 1.0 or len(controls) < n_frames:
+            controls = retime(controls, time_ratio=time_ratio, n_frames=n_frames)
+        if not (controls.voiced > 0).any():
+            return np.zeros((1, n_out), np.float32)
+        audio = self.synthesize(self.adjust(controls, semitones=semitones))
+        out = resample(audio[None], sr_in=cfg.sample_rate, sr_out=sr)[0]
+        out = np.pad(out, (0, max(0, n_out - len(out))))[:n_out]
+        rms_in = float(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
+        rms_out = float(np.sqrt(np.mean(out.astype(np.float64) ** 2)))
+        if rms_out > 1e-9:
+            out = out * (rms_in / rms_out)
+        return out[None, :].astype(np.float32)
