@@ -130,12 +130,21 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: s
     if not quiet:
         t = qa["tempo"]
         click.echo(f"separator {qa['separator']} (stem cache: {qa['stem_cache']})")
-        click.echo(f"tempo   {t['source_bpm']} -> {t['cover_bpm']} BPM (target {t['target_bpm']})")
+        click.echo(f"tempo    {t['source_bpm']} -> {t['cover_bpm']} BPM (target {t['target_bpm']})")
         click.echo(f"loudness {qa['loudness_lufs']} LUFS, true peak {qa['true_peak_db']} dBTP")
-        click.echo(f"cover similarity {qa['cover_similarity']} (unrelated song: {qa['cover_similarity_floor']})")
-    click.echo(f"cover:  {result.cover}")
-    click.echo(f"stems:  {result.out_dir / 'stems'}")
-    click.echo(f"report: {result.qa_path}")
+        check = qa.get("cover")
+        if check:
+            verdict = "recognisably a cover" if check["is_cover"] else "NOT recognisably a cover"
+            click.echo(f"cover    Qmax {check['qmax']} (unrelated song: {check['reference']['qmax']}, "
+                       f"threshold {check['threshold']}): {verdict}")
+        genre = qa.get("genre") or {}
+        if genre.get("model_class"):
+            click.echo(f"genre    {genre['original_top']} -> {genre['cover_top']} "
+                       f"(P({genre['model_class']}) {genre['target_prob_original']} -> {genre['target_prob_cover']})")
+    click.echo(f"cover:   {result.cover}")
+    click.echo(f"stems:   {result.out_dir / 'stems'}")
+    click.echo(f"report:  {result.out_dir / 'report.html'}")
+    click.echo(f"qa:      {result.qa_path}")
     if session:
         click.echo(f"session: {result.out_dir / 'session.aup3'}  (covermill audacity open {result.out_dir / 'session.aup3'})")
 

@@ -112,10 +112,10 @@ class DSPSeparator:
     def __init__(
         self,
         *,
-        bass_hz: float = 250.0,
+        bass_hz: float = 150.0,
         vocal_max_hz: float = 6000.0,
-        hpss_margin: float = 3.0,
-        kernel_size: tuple[int, int] = (9, 9),
+        hpss_margin: float = 1.0,
+        kernel_size: tuple[int, int] = (17, 9),
         repet_width_s: float = 2.0,
         repet_window_s: float = 60.0,
         vocal_margin: float = 2.0,
