@@ -105,6 +105,20 @@ def test_checkpoint_loads_with_weights_only(repo):
     assert all(torch.equal(v, want[k]) for k, v in model.state_dict().items())
 
 
+def test_fraction_segment_is_allowed(tmp_path):
+    """Pretrained HTDemucs checkpoints may carry their segment as a fractions.Fraction."""
+    from fractions import Fraction
+
+    from demucs.states import get_state, save_with_checksum
+
+    model = tiny_htdemucs()
+    args, kwargs = model._init_args_kwargs
+    save_with_checksum({"klass": type(model), "args": args, "kwargs": {**kwargs, "segment": Fraction(3, 2)},
+                        "state": get_state(model, None)}, tmp_path / "frac0000.th")
+    package = demucs_apply.load_checkpoint(next(tmp_path.glob("frac0000-*.th")))
+    assert package["kwargs"]["segment"] == Fraction(3, 2)
+
+
 class _Foreign:
     """Pickles as a call of os.system (pickling only records the reference; nothing runs)."""
 
