@@ -13,7 +13,8 @@ batched kernels (tested: < 1e-5 on the tiny HTDemucs, in units of the normalised
 transformer also draws from it once per model call, so under the same seed fewer (batched)
 calls give other offsets than ``apply_model``; given the same offsets, the output is the same. Only ``batch_size`` segments are on the device at a
 time and the song-long output stays on ``mix``'s device, so memory still does not grow with
-the song beyond the output itself.
+the song beyond the output itself; a model call that runs out of GPU memory is retried with
+half the segments (in order, so the output is unchanged).
 
 :func:`load_checkpoint` unpickles a demucs checkpoint with ``torch.load(weights_only=True)``,
 allowing only demucs's model classes and :class:`fractions.Fraction` besides torch's own tensor
@@ -23,12 +24,14 @@ types; :class:`SafeLocalRepo` plugs it into demucs's local repo (file lookup, ch
 from __future__ import annotations
 
 import fractions
+import logging
 import pickle
 import random
 from pathlib import Path
 
 from ..errors import ModelLoadingError
 
+log = logging.getLogger(__name__)
 PACKAGE_KEYS = ("klass", "args", "kwargs", "state")
 
 
@@ -62,8 +65,19 @@ def _split(model, mix, *, batch_size: int, overlap: float, segment: float | None
 
     def flush(group):
         x = torch.cat([chunk.padded(_valid_length(model, chunk.length, segment)) for _, chunk in group]).to(device)
-        with torch.no_grad():
-            y = model(x)
+        try:
+            with torch.no_grad():
+                y = model(x)
+        except torch.cuda.OutOfMemoryError:
+            if len(group) == 1:
+                raise
+            del x
+            torch.cuda.empty_cache()
+            half = len(group) // 2
+            log.warning("out of GPU memory with %d segments per call; retrying with %d", len(group), half)
+            flush(group[:half])  # halves in order: the overlap-add order is unchanged
+            flush(group[half:])
+            return
         for i, (offset, chunk) in enumerate(group):  # accumulate in offset order, as apply_model does
             chunk_out = center_trim(y[i * batch:(i + 1) * batch], chunk.length)
             n = chunk_out.shape[-1]

@@ -75,6 +75,27 @@ def test_batched_shifts_and_bags_equal_apply_model(mix, monkeypatch):
     np.testing.assert_allclose(batched.numpy(), ref.numpy(), atol=ATOL, rtol=0)
 
 
+def test_out_of_gpu_memory_halves_the_batch(model, mix, monkeypatch):
+    import torch
+
+    sizes = []
+    forward = model.forward
+
+    def small_gpu(x):
+        sizes.append(x.shape[0])
+        if x.shape[0] > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return forward(x)
+
+    monkeypatch.setattr(model, "forward", small_gpu)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    x = mix[..., : 4 * SR]  # 3 segments: 3 -> 1 + 2
+    batched = demucs_apply.apply_batched(model, x, batch_size=4, device="cpu")
+    assert sizes == [3, 1, 2]
+    monkeypatch.setattr(model, "forward", forward)
+    np.testing.assert_allclose(batched.numpy(), reference(model, x).numpy(), atol=ATOL, rtol=0)
+
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demucs_batch_repo")
