@@ -11,12 +11,15 @@ Weights cannot be downloaded by covermill; they are looked up, in this order, in
 
 A folder without the bag file but with every checkpoint of a known model is accepted too.
 Missing weights raise :class:`~covermill.errors.ModelLoadingError` naming the files expected
-and the folders searched. Checkpoints are unpickled as demucs does (``torch.load`` with
-``weights_only=False``): load only checkpoints you trust.
+and the folders searched. Checkpoints are found and checksummed by demucs's own repo classes but
+unpickled with ``torch.load(weights_only=True)``, allowing only demucs's model classes
+(:func:`covermill.stems.demucs_apply.load_checkpoint`): a checkpoint referencing any other global
+is refused in one line instead of being run.
 
 Audio I/O stays ours: the mix is resampled to the model's rate with :func:`covermill.audio.resample`,
-normalised as demucs's own CLI does, and handed to ``demucs.apply.apply_model`` as a tensor
-(long songs in overlapping segments, so memory does not grow with the song).
+normalised as demucs's own CLI does, and separated in overlapping segments exactly as
+``demucs.apply.apply_model`` does, ``batch_size`` segments per model call
+(:func:`covermill.stems.demucs_apply.apply_batched`; memory does not grow with the song).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from ..audio import check_audio, resample, to_stereo
 from ..constants import STEM_NAMES
 from ..errors import BackendUnavailableError, ModelLoadingError, ParameterError
 from . import register
+from .demucs_apply import apply_batched, safe_local_repo
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,9 @@ KNOWN_MODELS: dict[str, tuple[str, ...]] = {
     "mdx_extra": ("e51eebcc-c1b80bdd.th", "a1d90b5c-ae9d2452.th", "5d2d6c55-db83574e.th", "cfa93e08-61801ae1.th"),
 }
 RESIDUAL_POLICIES = ("other", "none")
+#: Default segments per model call (``batch_size=None``) on CUDA and on CPU.
+CUDA_BATCH = 16
+CPU_BATCH = 1
 
 
 def hub_checkpoint_dir() -> Path:
@@ -137,13 +144,17 @@ class DemucsSeparator:
         Separate in segments (memory bounded by the segment, not the song).
     residual : ``"other"`` or ``"none"``
         ``other`` adds ``mix - sum(stems)`` to ``other``, so stems sum back to the mix exactly.
+    batch_size : int >= 1, optional
+        Segments per model call (:func:`~covermill.stems.demucs_apply.apply_batched`; same output as
+        ``apply_model`` within float rounding, so not part of the cache key). ``None``:
+        :data:`CUDA_BATCH` on CUDA, :data:`CPU_BATCH` on CPU; ``1`` calls ``apply_model`` itself.
     """
 
     name = "demucs"
 
     def __init__(self, *, model: str = "htdemucs", model_dir: str | os.PathLike | None = None,
                  device: str = "auto", shifts: int = 0, overlap: float = 0.25, segment: float | None = None,
-                 split: bool = True, residual: str = "other") -> None:
+                 split: bool = True, residual: str = "other", batch_size: int | None = None) -> None:
         self.model = model
         self.model_dir = model_dir
         self.device = device
@@ -152,6 +163,7 @@ class DemucsSeparator:
         self.segment = segment
         self.split = split
         self.residual = residual
+        self.batch_size = batch_size
 
     def cache_params(self) -> dict:
         """Parameters that change the output (for the stem cache), incl. the checkpoints used."""
@@ -171,6 +183,8 @@ class DemucsSeparator:
             raise ParameterError(f"segment={self.segment!r} must be > 0 seconds")
         if self.residual not in RESIDUAL_POLICIES:
             raise ParameterError(f"residual={self.residual!r} must be one of {RESIDUAL_POLICIES}")
+        if self.batch_size is not None and not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+            raise ParameterError(f"batch_size={self.batch_size!r} must be an integer >= 1")
 
     def load(self):
         """Load the weights into ``model_`` (once) and return it."""
@@ -191,13 +205,14 @@ class DemucsSeparator:
                 f"the demucs separator needs demucs ({exc}); install it with: pip install 'covermill[demucs]'"
             ) from None
         log.info("loading demucs model %s from %s", self.model, folder)
-        try:
-            if has_bag or self.model not in KNOWN_MODELS:
-                model = pretrained.get_model(self.model, repo=folder)
-            else:  # torch hub's cache: checkpoints only, bag definitions from the demucs package
-                local = repo.LocalRepo(folder)
-                model = repo.AnyModelRepo(local, repo.BagOnlyRepo(pretrained.REMOTE_ROOT, local)).get_model(self.model)
-                model.eval()
+        try:  # as pretrained.get_model(name, repo=folder), but unpickling with weights_only=True
+            local = safe_local_repo(folder)
+            # torch hub's cache holds checkpoints only: bag definitions from the demucs package
+            bags = folder if has_bag or self.model not in KNOWN_MODELS else pretrained.REMOTE_ROOT
+            model = repo.AnyModelRepo(local, repo.BagOnlyRepo(bags, local)).get_model(self.model)
+            model.eval()
+        except ModelLoadingError:
+            raise
         except Exception as exc:  # torch/pickle/demucs raise many types for a bad file
             names = ", ".join(str(f) for f in files)
             raise ModelLoadingError(f"cannot load demucs model {self.model!r} from {names}: {_one_line(exc)}; "
@@ -226,7 +241,6 @@ class DemucsSeparator:
         """Separate ``(channels, n)`` audio; returns the model's stems (at least :data:`STEM_NAMES`),
         each float32 ``(channels, n)`` at ``sr``."""
         import torch
-        from demucs.apply import apply_model
 
         y = check_audio(y, sr)
         model = self.load()
@@ -242,9 +256,11 @@ class DemucsSeparator:
             out = np.zeros((len(sources), *x.shape), np.float32)
         else:
             mix = torch.from_numpy((x - mean) / std)[None]
+            device = self._device()
+            batch = self.batch_size or (CUDA_BATCH if str(device).startswith("cuda") else CPU_BATCH)
             with torch.inference_mode():
-                est = apply_model(model, mix, shifts=self.shifts, split=self.split, overlap=self.overlap,
-                                  segment=self.segment, device=self._device(), progress=False)[0]
+                est = apply_batched(model, mix, batch_size=batch, shifts=self.shifts, split=self.split,
+                                    overlap=self.overlap, segment=self.segment, device=device)[0]
             out = est.cpu().numpy() * std + mean / len(sources)
         stems: dict[str, np.ndarray] = {}
         for i, name in enumerate(sources):
