@@ -210,7 +210,7 @@ def _render(song, recipe, out_dir, *, separator, separator_params, cache_dir, re
         try:
             ratio = tempo_ratio(source_bpm, target_bpm=rule.target_bpm, bpm_delta=rule.bpm_delta, ratio=rule.ratio,
                                 genre=recipe.target_genre if rule.genre_range else None)
-        except Exception as exc:  # unknown source tempo: keep the tempo, say so
+        except ParameterError as exc:  # unknown source tempo: keep the tempo, say so
             warnings.append(f"{song}: {exc}; the cover keeps the original tempo")
             ratio = 1.0
         if not 0.5 <= ratio <= 2.0:
