@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import statistics
 import sys
 import tempfile
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _markdown import write_section  # noqa: E402  (bench/ is the script's folder)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -36,7 +36,6 @@ from covermill.constants import WORK_SR  # noqa: E402
 from covermill.recipes import Stem  # noqa: E402
 
 DEMO = REPO / "examples" / "lets_go_fishin.ogg"
-START, END = "<!-- bench:audacity -->", "<!-- /bench:audacity -->"
 SPECS = {"vocals": Stem(gain_db=-1.0, pan=0.2), "drums": Stem(gain_db=-4.0, pan=-0.3),
          "bass": Stem(gain_db=0.0, pan=0.0), "other": Stem(gain_db=-2.0, pan=0.5)}
 
@@ -121,13 +120,7 @@ def main(argv=None) -> int:
     table = "\n".join(lines)
     print(table)
     if args.write:
-        text = args.write.read_text() if args.write.exists() else "# Benchmarks\n"
-        block = f"{START}\nCommand: `make bench-audacity`\n\n{table}\n{END}"
-        if START in text:
-            text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-        else:
-            text += "\n## Audacity\n\n" + block + "\n"
-        args.write.write_text(text)
+        write_section(args.write, "audacity", f"Command: `make bench-audacity`\n\n{table}", heading="Audacity")
         print(f"\nwritten to {args.write}")
     return 0
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import signal
 import socket
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _markdown import write_section  # noqa: E402  (bench/ is the script's folder)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -39,7 +39,6 @@ from covermill.automation.tempo import stretch  # noqa: E402
 from covermill.recipes import load_recipe  # noqa: E402
 
 SR = 44100
-START, END = "<!-- bench:automation -->", "<!-- /bench:automation -->"
 
 
 def timed(fn, *a, **kw):
@@ -134,13 +133,8 @@ def main(argv=None) -> int:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        doc = args.write.read_text()
-        block = f"{START}\nCommand: `.venv/bin/python bench/bench_automation.py --write docs/BENCHMARKS.md`\n\n{text}\n{END}"
-        if START in doc:
-            doc = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, doc, flags=re.S)
-        else:
-            doc += "\n## Automation\n\n" + block + "\n"
-        args.write.write_text(doc)
+        cmd = "`.venv/bin/python bench/bench_automation.py --write docs/BENCHMARKS.md`"
+        write_section(args.write, "automation", f"Command: {cmd}\n\n{text}", heading="Automation")
     return 0
 
 

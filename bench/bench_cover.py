@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import pickle
 import platform
-import re
 import sys
 import time
 from datetime import date
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pedalboard
+from _markdown import write_section  # noqa: E402  (bench/ is the script's folder)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -41,7 +41,6 @@ from covermill.audio import load_audio  # noqa: E402
 
 SR = 22050
 DATA = REPO.parent / "shared" / "data" / "librosa_data"
-START, END = "<!-- bench:cover -->", "<!-- /bench:cover -->"
 
 
 def synth_song(seed: int, *, seconds: float, timbre: int = 0, transpose: int = 0, bpm: float | None = None) -> np.ndarray:
@@ -396,14 +395,8 @@ def main(argv=None) -> int:
     table = "\n".join(lines)
     print(table)
     if args.write:
-        text = args.write.read_text() if args.write.exists() else "# Benchmarks\n"
         cmd = "`.venv/bin/python bench/bench_cover.py --write docs/BENCHMARKS.md`"
-        block = f"{START}\nCommand: {cmd}\n\n{table}\n{END}"
-        if START in text:
-            text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-        else:
-            text = text.rstrip("\n") + "\n\n## Cover detection\n\n" + block + "\n"
-        args.write.write_text(text)
+        write_section(args.write, "cover", f"Command: {cmd}\n\n{table}", heading="Cover detection")
         print(f"\nwritten to {args.write}")
     return 0
 

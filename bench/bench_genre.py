@@ -15,11 +15,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # 2 shared cores: OpenMP threads 
 
 import argparse  # noqa: E402
 import platform  # noqa: E402
-import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+from _markdown import write_section  # noqa: E402  (bench/ is the script's folder)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -32,7 +33,6 @@ GTZAN = REPO.parent / "shared" / "data" / "gtzan"
 TABLE_30 = GTZAN / "features_30_sec.csv"
 TABLE_3 = GTZAN / "features_3_sec.subset_classical_jazz_rock.csv"
 PNG = REPO / "docs" / "img" / "genre_confusion.png"
-START, END = "<!-- bench:genre -->", "<!-- /bench:genre -->"
 HEADING = "## Genre classifiers"
 PAPER = {"rf": "0.77", "svm": "0.32 (SVM, scaling not stated)", "svm_unscaled": "0.32 (same SVM figure)"}
 PAPER_ONLY = [("ResNet34", "0.73"), ("ResNet50", "0.79"), ("SqueezeNet", "0.74")]
@@ -77,13 +77,7 @@ def _plot(panels, path: Path) -> None:
 
 
 def _write(target: Path, block: str) -> None:
-    text = target.read_text() if target.exists() else "# Benchmarks\n"
-    body = f"{START}\n{block}\n{END}"
-    if START in text:
-        text = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: body, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + f"\n\n{HEADING}\n\n{body}\n"
-    target.write_text(text)
+    write_section(target, "genre", block, heading=HEADING.removeprefix("## "))
 
 
 def main(argv=None) -> int:

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _markdown import write_section  # noqa: E402  (bench/ is the script's folder)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -36,7 +37,6 @@ import pretty_midi  # noqa: E402
 from covermill.instruments.midi import MidiInstrument, beat_times, render_midi, transcribe  # noqa: E402
 
 SLAKH = REPO.parent / "shared" / "data" / "mirdata_fixtures" / "slakh" / "babyslakh_16k" / "Track00001"
-START, END = "<!-- bench:midi -->", "<!-- /bench:midi -->"
 SR = 44100
 
 
@@ -161,13 +161,8 @@ def main(argv=None) -> int:
     ])
     print(table)
     if args.write:
-        text = args.write.read_text() if args.write.exists() else "# Benchmarks\n"
-        block = f"{START}\nCommand: `.venv/bin/python bench/bench_midi.py --write docs/BENCHMARKS.md`\n\n{table}\n{END}"
-        if START in text:
-            text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-        else:
-            text = text.rstrip("\n") + "\n\n## MIDI re-voicing\n\n" + block + "\n"
-        args.write.write_text(text)
+        cmd = "`.venv/bin/python bench/bench_midi.py --write docs/BENCHMARKS.md`"
+        write_section(args.write, "midi", f"Command: {cmd}\n\n{table}", heading="MIDI re-voicing")
         print(f"\nwritten to {args.write}")
     return 0
 

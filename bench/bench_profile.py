@@ -10,11 +10,12 @@ differently) of the real recordings shipped or in ../shared; profile runs twice:
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _markdown import write_section  # noqa: E402  (bench/ is the script's folder)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -24,7 +25,6 @@ from covermill.audio import load_audio, save_audio  # noqa: E402
 from covermill.automation.profile import profile_folder  # noqa: E402
 
 SR = 44100
-START, END = "<!-- bench:profile -->", "<!-- /bench:profile -->"
 
 
 def main(argv=None) -> int:
@@ -74,13 +74,8 @@ def main(argv=None) -> int:
     ])
     print(text)
     if args.write:
-        doc = args.write.read_text()
-        block = f"{START}\nCommand: `.venv/bin/python bench/bench_profile.py --write docs/BENCHMARKS.md`\n\n{text}\n{END}"
-        if START in doc:
-            doc = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, doc, flags=re.S)
-        else:
-            doc = doc.rstrip("\n") + "\n\n## Taste profiles\n\n" + block + "\n"
-        args.write.write_text(doc)
+        cmd = "`.venv/bin/python bench/bench_profile.py --write docs/BENCHMARKS.md`"
+        write_section(args.write, "profile", f"Command: {cmd}\n\n{text}", heading="Taste profiles")
     return 0
 
 

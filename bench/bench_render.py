@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _markdown import write_section  # noqa: E402  (bench/ is the script's folder)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -23,7 +24,6 @@ from covermill.automation.pipeline import render  # noqa: E402
 from covermill.recipes import load_recipe  # noqa: E402
 
 DEMO = REPO / "examples" / "lets_go_fishin.ogg"
-START, END = "<!-- bench:render -->", "<!-- /bench:render -->"
 
 
 def main(argv=None) -> int:
@@ -59,13 +59,7 @@ def main(argv=None) -> int:
     ])
     print(table)
     if args.write:
-        text = args.write.read_text() if args.write.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
-        block = f"{START}\nCommand: `make bench`\n\n{table}\n{END}"
-        if START in text:
-            text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-        else:
-            text += "\n" + block + "\n"
-        args.write.write_text(text)
+        write_section(args.write, "render", f"Command: `make bench`\n\n{table}", heading="Whole render (foundation)")
         print(f"\nwritten to {args.write}")
     return 0
 
