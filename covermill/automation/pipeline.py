@@ -267,13 +267,14 @@ def _render(song, recipe, out_dir, *, separator, separator_params, cache_dir, re
 
     with clock.stage("qa"):
         cover_silent = float(np.max(np.abs(cover))) < 1e-5
-        cover_bpm = float("nan") if cover_silent else estimate_tempo(cover, sr=sr)
         target_bpm = source_bpm * ratio if math.isfinite(source_bpm) else float("nan")
         if silent or cover_silent:
             sim = {"similarity": None, "reference": None, "margin": None}
         else:
             sim = cover_similarity(mix, cover, sr=sr)
         cover_check, feats = (None, None) if silent or cover_silent else _cover_check(mix, cover, sr=sr)
+        # the cover-detection features already beat-tracked the cover: same tracker, same tempo
+        cover_bpm = feats[1].bpm if feats else (float("nan") if cover_silent else estimate_tempo(cover, sr=sr))
         qa: dict[str, Any] = {
             "song": str(song),
             "recipe": recipe.name,
