@@ -32,9 +32,9 @@ import librosa
 import numpy as np
 import scipy.ndimage
 
-from ..audio import _check_path, load_audio, resample
+from ..audio import _check_path, load_audio
 from ..errors import ParameterError
-from .rhythm import ANALYSIS_SR, HOP, track_beats
+from .rhythm import ANALYSIS_SR, HOP, analysis_mono, cqt_chroma, track_beats
 
 #: Bump when the features change: cached files of another version are recomputed.
 FEATURE_VERSION = 1
@@ -75,14 +75,11 @@ def beat_chroma(y: np.ndarray, *, sr: int) -> tuple[np.ndarray, float]:
     beat's frames, every column scaled to a maximum of 1 (silent beats stay 0). Without a
     usable beat grid (fewer than 4 beats) the frames are pooled every 0.5 s instead.
     """
-    mono = np.asarray(y, dtype=np.float32)
-    if mono.ndim == 2:
-        mono = mono.mean(axis=0)
-    mono = resample(mono[None], sr_in=sr, sr_out=ANALYSIS_SR)[0]
+    mono = analysis_mono(y, sr=sr)
     if mono.size < CHROMA_HOP * 4 or float(np.max(np.abs(mono))) < 1e-5:
         return np.zeros((12, 0), np.float32), float("nan")
-    chroma = librosa.feature.chroma_cqt(y=mono, sr=ANALYSIS_SR, hop_length=CHROMA_HOP, norm=None)
-    beats = track_beats(mono[None], sr=ANALYSIS_SR)
+    chroma = cqt_chroma(mono, sr=ANALYSIS_SR, hop_length=CHROMA_HOP)
+    beats = track_beats(mono, sr=ANALYSIS_SR)
     frames = librosa.time_to_frames(beats.times_s, sr=ANALYSIS_SR, hop_length=CHROMA_HOP)
     frames = frames[(frames > 0) & (frames < chroma.shape[1])]
     if len(frames) < 4:

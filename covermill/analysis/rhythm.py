@@ -1,7 +1,18 @@
-"""Tempo and beats."""
+"""Tempo and beats, and the analysis signal that every beat-synchronous feature shares.
+
+A render analyses the original and the cover several times over (the tempo rule, the chroma
+similarity, cover detection). Beat tracking and CQT chroma are the slow parts and depend only
+on the mono 22.05 kHz analysis signal, so :func:`track_beats` and :func:`cqt_chroma` remember
+their last few results keyed by a hash of that signal's samples: the same song is tracked
+once per process, whichever module asks.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import librosa
@@ -19,6 +30,62 @@ class Beats:
 
     times_s: np.ndarray
     bpm: float
+
+
+class _ContentMemo:
+    """A small thread-safe LRU of results keyed by an array's content (blake2b of its bytes)."""
+
+    def __init__(self, maxsize: int = 6) -> None:
+        self.maxsize = maxsize
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(a: np.ndarray, *extra) -> tuple:
+        a = np.ascontiguousarray(a)
+        return (hashlib.blake2b(a.view(np.uint8), digest_size=16).hexdigest(), a.shape, str(a.dtype), *extra)
+
+    def get(self, key: tuple, compute: Callable[[], object]):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = compute()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_BEATS = _ContentMemo()
+_CHROMA = _ContentMemo()
+
+
+def analysis_mono(y: np.ndarray, *, sr: int) -> np.ndarray:
+    """The analysis signal: ``(channels, n)`` or ``(n,)`` audio as float32 mono at :data:`ANALYSIS_SR`."""
+    mono = np.asarray(y, dtype=np.float32)
+    if mono.ndim == 2:
+        mono = mono.mean(axis=0)
+    if sr == ANALYSIS_SR:
+        return np.ascontiguousarray(mono)
+    return resample(mono[None], sr_in=sr, sr_out=ANALYSIS_SR)[0]
+
+
+def cqt_chroma(y: np.ndarray, *, sr: int, hop_length: int = 2 * HOP) -> np.ndarray:
+    """Un-normalised CQT chroma ``(12, frames)`` of the analysis signal (``librosa.feature.chroma_cqt``, ``norm=None``).
+
+    Remembered per analysis signal (see the module docstring); the caller gets a copy.
+    """
+    mono = analysis_mono(y, sr=sr)
+    key = _CHROMA.key(mono, hop_length)
+    chroma = _CHROMA.get(key, lambda: librosa.feature.chroma_cqt(y=mono, sr=ANALYSIS_SR, hop_length=hop_length,
+                                                                  norm=None))
+    return chroma.copy()
 
 
 def refine_period(onset: np.ndarray, period_frames: float, *, n_beats: int = 8, search: float = 0.06) -> float:
@@ -49,22 +116,26 @@ def track_beats(y: np.ndarray, *, sr: int, start_bpm: float = 120.0) -> Beats:
     is ~2 % wide at 120 BPM); :func:`refine_period` sharpens the tempo on the onset
     envelope's autocorrelation over eight beats.
     """
-    mono = np.asarray(y, dtype=np.float32)
-    if mono.ndim == 2:
-        mono = mono.mean(axis=0)
-    mono = resample(mono[None], sr_in=sr, sr_out=ANALYSIS_SR)[0]
-    if np.max(np.abs(mono)) < 1e-5:
+    mono = analysis_mono(y, sr=sr)
+    return _BEATS.get(_BEATS.key(mono, float(start_bpm)), lambda: _track(mono, start_bpm))
+
+
+def _track(mono: np.ndarray, start_bpm: float) -> Beats:
+    if mono.size == 0 or np.max(np.abs(mono)) < 1e-5:
         return Beats(np.zeros(0), float("nan"))
     onset = librosa.onset.onset_strength(y=mono, sr=ANALYSIS_SR, hop_length=HOP)
     tempo, frames = librosa.beat.beat_track(onset_envelope=onset, sr=ANALYSIS_SR, hop_length=HOP,
                                             start_bpm=start_bpm, trim=True)
     times = librosa.frames_to_time(frames, sr=ANALYSIS_SR, hop_length=HOP)
+    times.setflags(write=False)  # remembered and shared: nobody may change it
     coarse = float(np.atleast_1d(tempo)[0])
     if len(times) < 4 or not np.isfinite(coarse) or coarse <= 0:
         return Beats(times, float("nan"))
     fps = ANALYSIS_SR / HOP
     period = refine_period(onset, 60.0 * fps / coarse)
     return Beats(times, float(60.0 * fps / period))
+
+
 def estimate_tempo(y: np.ndarray, *, sr: int) -> float:
     """Tempo of ``y`` in BPM (``nan`` for silence or too few beats)."""
     return track_beats(y, sr=sr).bpm

@@ -21,19 +21,16 @@ from pathlib import Path
 import librosa
 import numpy as np
 
-from ..audio import load_audio, resample
+from ..audio import load_audio
 from ..constants import WORK_SR
-from .rhythm import ANALYSIS_SR, HOP, track_beats
+from .rhythm import ANALYSIS_SR, HOP, analysis_mono, cqt_chroma, track_beats
 
 
 def beat_chroma(y: np.ndarray, *, sr: int) -> np.ndarray:
     """Beat-synchronous chroma ``(12, n_beats)`` of ``(channels, n)`` audio, columns unit-norm."""
-    mono = np.asarray(y, dtype=np.float32)
-    if mono.ndim == 2:
-        mono = mono.mean(axis=0)
-    mono22 = resample(mono[None], sr_in=sr, sr_out=ANALYSIS_SR)[0]
-    chroma = librosa.feature.chroma_cqt(y=mono22, sr=ANALYSIS_SR, hop_length=HOP * 2)
-    beats = track_beats(mono22[None], sr=ANALYSIS_SR)
+    mono22 = analysis_mono(y, sr=sr)
+    chroma = librosa.util.normalize(cqt_chroma(mono22, sr=ANALYSIS_SR, hop_length=HOP * 2), norm=np.inf, axis=-2)
+    beats = track_beats(mono22, sr=ANALYSIS_SR)
     frames = librosa.time_to_frames(beats.times_s, sr=ANALYSIS_SR, hop_length=HOP * 2)
     frames = frames[(frames > 0) & (frames < chroma.shape[1])]
     if len(frames) >= 4:

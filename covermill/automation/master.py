@@ -30,8 +30,13 @@ def _limit(y: np.ndarray, *, sr: int, ceiling_db: float) -> np.ndarray:
 def master(y: np.ndarray, *, sr: int, spec: Master, root: str | Path | None = None) -> MasterResult:
     """Apply ``spec``: effects, then gain to ``spec.lufs``, limiting to ``spec.true_peak_db``.
 
-    Loudness and limiting interact (limiting lowers loudness), so gain and limiter are
-    iterated; a final plain gain guarantees the ceiling, measured on 4x oversampled audio.
+    Gain moves loudness and true peak by exactly its dB value, so each is measured once per
+    pass and the gain is worked out, not searched: when the gained signal's true peak stays
+    under the ceiling there is nothing to limit (one loudness and one true-peak measurement
+    in all). Otherwise the limiter holds sample peaks a little under the ceiling, which lowers
+    loudness, so gain and limiter alternate (at most four passes) until loudness is within
+    0.1 LU of the target; a final plain gain guarantees the ceiling, measured on 4x
+    oversampled audio. The reported loudness is measured on the returned audio.
     """
     out = np.asarray(y, dtype=np.float32)
     if spec.effects:
@@ -41,15 +46,20 @@ def master(y: np.ndarray, *, sr: int, spec: Master, root: str | Path | None = No
         return MasterResult(out, None, None)
     margin = 0.3  # sample-peak limiting target below the true-peak ceiling
     for _ in range(4):
-        lufs = integrated_lufs(out, sr=sr)
-        out = (out * 10.0 ** ((spec.lufs - lufs) / 20.0)).astype(np.float32)
-        if true_peak_db(out, sr=sr) <= spec.true_peak_db:
+        gain_db = spec.lufs - lufs
+        out = (out * 10.0 ** (gain_db / 20.0)).astype(np.float32)
+        tp = true_peak_db(out, sr=sr)
+        if tp <= spec.true_peak_db:
             break
         out = _limit(out, sr=sr, ceiling_db=spec.true_peak_db - margin)
-        if abs(integrated_lufs(out, sr=sr) - spec.lufs) < 0.1:
+        lufs = integrated_lufs(out, sr=sr)
+        if abs(lufs - spec.lufs) < 0.1:
+            tp = true_peak_db(out, sr=sr)
             break
-    tp = true_peak_db(out, sr=sr)
-    if tp > spec.true_peak_db:
-        out = (out * 10.0 ** ((spec.true_peak_db - tp - 0.05) / 20.0)).astype(np.float32)
+    else:  # four passes, the last one limited: measure what the limiter left
         tp = true_peak_db(out, sr=sr)
+    if tp > spec.true_peak_db:
+        trim_db = spec.true_peak_db - tp - 0.05
+        out = (out * 10.0 ** (trim_db / 20.0)).astype(np.float32)
+        tp += trim_db
     return MasterResult(out, round(integrated_lufs(out, sr=sr), 2), round(tp, 2))

@@ -65,6 +65,78 @@ def audible(recipe: Recipe, names) -> list[str]:
     return [n for n in names if recipe.stem(n).action != "mute" and (not soloed or n in soloed)]
 
 
+def stretch_kept(
+    kept: dict[str, np.ndarray],
+    *,
+    recipe: Recipe,
+    sr: int,
+    n_in: int,
+    time_ratio: float = 1.0,
+    semitones: float = 0.0,
+    stretcher: str = "pedalboard",
+    root: str | Path | None = None,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The kept stems, processed and summed, and their sends, at the cover tempo.
+
+    ``kept`` stems are at the source tempo (``n_in`` samples). Every stem is panned, run
+    through its effects and gained; the sum and each bus's send are stacked into one
+    multichannel array and time-stretched in a single Rubber Band pass, so everything stays
+    sample-aligned and the stretch costs one pass. Returns ``(main (2, n_out), {bus: (2, n_out)})``
+    with ``n_out = round(n_in / time_ratio)``; buses nothing was sent to are left out.
+    """
+    main = np.zeros((2, n_in), np.float32)
+    sends = {b: np.zeros((2, n_in), np.float32) for b in recipe.buses}
+    _add_processed(kept, main, sends, recipe=recipe, sr=sr, root=root)
+    n_out = int(round(n_in / time_ratio))
+    if not kept:
+        return np.zeros((2, n_out), np.float32), {}
+    used = [b for b in recipe.buses if np.any(sends[b])]
+    stacked = np.concatenate([main, *[sends[b] for b in used]], axis=0)
+    stretched = stretch(stacked, sr=sr, time_ratio=time_ratio, semitones=semitones, engine=stretcher)
+    fit = lambda a: sum_stems([a], length=n_out)  # noqa: E731  (the stretcher may be a sample off)
+    return fit(stretched[:2]), {b: fit(stretched[2 + 2 * i : 4 + 2 * i]) for i, b in enumerate(used)}
+
+
+def _add_processed(group: dict[str, np.ndarray], main: np.ndarray, sends: dict[str, np.ndarray], *, recipe: Recipe,
+                   sr: int, root: str | Path | None) -> None:
+    """Process each stem of ``group`` and add it into ``main`` and, by its send levels, into ``sends``."""
+    length = main.shape[1]
+    for name, audio in group.items():
+        spec = recipe.stem(name)
+        y = process_stem(audio, sr=sr, spec=spec, root=root)
+        m = min(length, y.shape[1])
+        main[:, :m] += y[:, :m]
+        for bus, level_db in spec.sends.items():
+            sends[bus][:, :m] += y[:, :m] * db_to_gain(level_db)
+
+
+def finish_mix(
+    stretched: tuple[np.ndarray, dict[str, np.ndarray]],
+    revoiced: dict[str, np.ndarray],
+    *,
+    recipe: Recipe,
+    sr: int,
+    root: str | Path | None = None,
+) -> np.ndarray:
+    """Add the re-voiced stems (already at the cover tempo) to :func:`stretch_kept`'s output
+    and run every bus's effect chain once, adding it with its gain and pan."""
+    main, kept_sends = stretched
+    cover = main.copy()
+    n_out = cover.shape[1]
+    sends = {b: np.zeros((2, n_out), np.float32) for b in recipe.buses}
+    for b, wet in kept_sends.items():
+        sends[b] += wet
+    _add_processed(revoiced, cover, sends, recipe=recipe, sr=sr, root=root)
+    for b, wet in sends.items():
+        if not np.any(wet):
+            continue
+        bus = recipe.buses[b]
+        if bus.effects:
+            wet = build_chain([(e.plugin, e.params) for e in bus.effects], root=root)(wet, sr)
+        cover += pan(wet, bus.pan) * db_to_gain(bus.gain_db)
+    return cover
+
+
 def mix_cover(
     kept: dict[str, np.ndarray],
     revoiced: dict[str, np.ndarray],
@@ -77,42 +149,12 @@ def mix_cover(
     stretcher: str = "pedalboard",
     root: str | Path | None = None,
 ) -> np.ndarray:
-    """Mix the cover: process every stem, stretch the kept ones once, add buses.
+    """Mix the cover: :func:`stretch_kept` on the kept stems, then :func:`finish_mix` with the re-voiced ones.
 
     ``kept`` stems are at the source tempo (``n_in`` samples); ``revoiced`` stems are
-    already at the cover tempo. The kept stems and their sends are stacked into one
-    multichannel array and time-stretched in a single Rubber Band pass (so everything
-    stays sample-aligned and the stretch costs one pass); re-voiced stems and their
-    sends are added after it; every bus then runs its effect chain once, at the cover
-    tempo, and is added with its gain and pan. Returns ``(2, round(n_in / time_ratio))``.
+    already at the cover tempo. Returns ``(2, round(n_in / time_ratio))``. The render
+    pipeline calls the two halves itself, so that the stretch runs while stems are re-voiced.
     """
-    n_out = int(round(n_in / time_ratio))
-    bus_names = list(recipe.buses)
-    kept_main = np.zeros((2, n_in), np.float32)
-    kept_sends = {b: np.zeros((2, n_in), np.float32) for b in bus_names}
-    cover = np.zeros((2, n_out), np.float32)
-    voiced_sends = {b: np.zeros((2, n_out), np.float32) for b in bus_names}
-    for group, target, sends, length in ((kept, kept_main, kept_sends, n_in), (revoiced, cover, voiced_sends, n_out)):
-        for name, audio in group.items():
-            spec = recipe.stem(name)
-            y = process_stem(audio, sr=sr, spec=spec, root=root)
-            m = min(length, y.shape[1])
-            target[:, :m] += y[:, :m]
-            for bus, level_db in spec.sends.items():
-                sends[bus][:, :m] += y[:, :m] * db_to_gain(level_db)
-    if kept:
-        used = [b for b in bus_names if np.any(kept_sends[b])]
-        stacked = np.concatenate([kept_main, *[kept_sends[b] for b in used]], axis=0)
-        stretched = stretch(stacked, sr=sr, time_ratio=time_ratio, semitones=semitones, engine=stretcher)
-        cover += stretched[:2]
-        for i, b in enumerate(used):
-            voiced_sends[b] += stretched[2 + 2 * i : 4 + 2 * i]
-    for b in bus_names:
-        if not np.any(voiced_sends[b]):
-            continue
-        bus = recipe.buses[b]
-        wet = voiced_sends[b]
-        if bus.effects:
-            wet = build_chain([(e.plugin, e.params) for e in bus.effects], root=root)(wet, sr)
-        cover += pan(wet, bus.pan) * db_to_gain(bus.gain_db)
-    return cover
+    stretched = stretch_kept(kept, recipe=recipe, sr=sr, n_in=n_in, time_ratio=time_ratio, semitones=semitones,
+                             stretcher=stretcher, root=root)
+    return finish_mix(stretched, revoiced, recipe=recipe, sr=sr, root=root)

@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,6 @@ import numpy as np
 
 from .. import instruments, stems
 from ..analysis import cover as cover_qa
-from ..analysis.loudness import integrated_lufs
 from ..analysis.rhythm import estimate_tempo
 from ..analysis.similarity import cover_similarity
 from ..audio import load_audio, save_audio
@@ -39,7 +39,7 @@ from ..instruments.midi import NoNotesError
 from ..recipes import Recipe, recipe_to_yaml
 from ..stems.cache import StemCache, separate_cached
 from .master import master
-from .mixer import audible, mix_cover, process_stem, sum_stems
+from .mixer import audible, finish_mix, process_stem, stretch_kept, sum_stems
 from .report import render_report
 from .tempo import stretch, tempo_ratio
 
@@ -194,10 +194,30 @@ def _render(song, recipe, out_dir, *, separator, separator_params, cache_dir, re
         mix = load_audio(song, sr=sr)
         if excerpt is not None:
             mix = _cut(mix, song=song, sr=sr, start_s=excerpt[0], seconds=excerpt[1])
-    n = mix.shape[1]
     silent = float(np.max(np.abs(mix))) < 1e-5
     if silent:
         warnings.append(f"{song}: the song is silent; the cover will be silent too")
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="covermill-render") as pool:
+        try:
+            return _render_stages(pool, song, recipe, out, mix, clock=clock, warnings=warnings, voices=voices,
+                                  silent=silent, separator=separator, separator_params=separator_params,
+                                  cache_dir=cache_dir, recipe_root=recipe_root, sr=sr, excerpt=excerpt,
+                                  session=session, mixer=mixer, get_audacity=get_audacity, stretcher=stretcher)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _render_stages(pool: ThreadPoolExecutor, song: Path, recipe: Recipe, out: Path, mix: np.ndarray, *, clock: _Clock,
+                   warnings: list[str], voices, silent: bool, separator, separator_params, cache_dir, recipe_root,
+                   sr: int, excerpt, session, mixer, get_audacity, stretcher) -> RenderResult:
+    """The stages after ``load``. Work that needs only the original -- its tempo, its QA
+    features and taste-model probabilities -- runs on ``pool`` beside separation; the Rubber
+    Band stretch of the kept stems runs beside re-voicing (Rubber Band releases the GIL)."""
+    n = mix.shape[1]
+    tempo_job = None if silent else pool.submit(estimate_tempo, mix, sr=sr)
+    features_job = None if silent else pool.submit(_original_features, mix, sr=sr)
+    genre_job = None if silent else pool.submit(_genre_probabilities, mix, sr=sr)
 
     with clock.stage("separate"):
         sep = stems.resolve(separator, **(separator_params or {}))
@@ -205,7 +225,7 @@ def _render(song, recipe, out_dir, *, separator, separator_params, cache_dir, re
         parts, cache_hit = separate_cached(sep, mix, sr=sr, cache=cache)
 
     with clock.stage("analyse"):
-        source_bpm = float("nan") if silent else estimate_tempo(mix, sr=sr)
+        source_bpm = float("nan") if tempo_job is None else tempo_job.result()
         rule = recipe.tempo
         try:
             ratio = tempo_ratio(source_bpm, target_bpm=rule.target_bpm, bpm_delta=rule.bpm_delta, ratio=rule.ratio,
@@ -226,6 +246,11 @@ def _render(song, recipe, out_dir, *, separator, separator_params, cache_dir, re
     heard = audible(recipe, list(parts))
     n_out = int(round(n / ratio))
     for_session: dict[str, tuple[np.ndarray, Any]] = {}  # stem -> (at the cover tempo, centred, unity gain; spec)
+    kept = {name: parts[name] for name in heard if recipe.stem(name).action == "keep"}
+    stretch_job = None
+    if mixer != "audacity":
+        stretch_job = pool.submit(stretch_kept, kept, recipe=recipe, sr=sr, n_in=n, time_ratio=ratio,
+                                  semitones=semitones, stretcher=stretcher, root=recipe_root)
     with clock.stage("revoice"):
         revoiced: dict[str, np.ndarray] = {}
         notes: dict[str, Any] = {}
@@ -240,7 +265,6 @@ def _render(song, recipe, out_dir, *, separator, separator_params, cache_dir, re
                 if getattr(instrument, "midi_", None) is not None:
                     notes[name] = instrument.midi_
     with clock.stage("mix"):
-        kept = {name: parts[name] for name in heard if recipe.stem(name).action == "keep"}
         if mixer == "audacity":
             from .audacity.mixer import mix as audacity_mix
 
@@ -248,8 +272,7 @@ def _render(song, recipe, out_dir, *, separator, separator_params, cache_dir, re
                                  voiced={k: (a, recipe.stem(k)) for k, a in revoiced.items()},
                                  time_ratio=ratio, semitones=semitones, n_out=n_out)
         else:
-            cover = mix_cover(kept, revoiced, recipe=recipe, sr=sr, n_in=n, time_ratio=ratio, semitones=semitones,
-                              stretcher=stretcher, root=recipe_root)
+            cover = finish_mix(stretch_job.result(), revoiced, recipe=recipe, sr=sr, root=recipe_root)
         for name in heard if session else ():  # each stem on its own at the cover tempo, for review
             spec = recipe.stem(name)
             source = revoiced[name] if spec.action == "revoice" else parts[name]
@@ -268,11 +291,14 @@ def _render(song, recipe, out_dir, *, separator, separator_params, cache_dir, re
     with clock.stage("qa"):
         cover_silent = float(np.max(np.abs(cover))) < 1e-5
         target_bpm = source_bpm * ratio if math.isfinite(source_bpm) else float("nan")
-        if silent or cover_silent:
-            sim = {"similarity": None, "reference": None, "margin": None}
-        else:
+        checked = not (silent or cover_silent)
+        genre_after = pool.submit(_genre_probabilities, cover, sr=sr) if checked else None
+        if checked:
             sim = cover_similarity(mix, cover, sr=sr)
-        cover_check, feats = (None, None) if silent or cover_silent else _cover_check(mix, cover, sr=sr)
+            cover_check, feats = _cover_check(features_job.result(), cover, sr=sr)
+        else:
+            sim = {"similarity": None, "reference": None, "margin": None}
+            cover_check, feats = None, None
         # the cover-detection features already beat-tracked the cover: same tracker, same tempo
         cover_bpm = feats[1].bpm if feats else (float("nan") if cover_silent else estimate_tempo(cover, sr=sr))
         qa: dict[str, Any] = {
@@ -291,13 +317,14 @@ def _render(song, recipe, out_dir, *, separator, separator_params, cache_dir, re
                 "ratio": round(ratio, 5),
             },
             "key": {"semitones": semitones},
-            "loudness_lufs": _finite(integrated_lufs(cover, sr=sr)) if not cover_silent else None,
+            "loudness_lufs": _finite(mastered.lufs) if mastered.lufs is not None and not cover_silent else None,
             "loudness_target_lufs": recipe.master.lufs,
             "true_peak_db": mastered.true_peak_db,
             "cover_similarity": sim["similarity"],
             "cover_similarity_floor": sim["reference"],
             "cover_similarity_margin": sim["margin"],
-            "genre": _genre_qa(mix, cover, recipe=recipe, sr=sr, silent=silent or cover_silent, warnings=warnings),
+            "genre": _genre_qa(genre_job.result() if checked else None, genre_after.result() if checked else None,
+                               recipe=recipe, warnings=warnings),
             "cover": cover_check,
             "stems": {name: recipe.stem(name).action for name in parts},
         }
@@ -328,34 +355,53 @@ def _render(song, recipe, out_dir, *, separator, separator_params, cache_dir, re
     return result
 
 
-def _genre_qa(original, cover, *, recipe: Recipe, sr: int, silent: bool, warnings: list[str]) -> dict[str, Any]:
-    """Does the cover move toward the target genre? Taste-model probabilities before and after."""
+def _original_features(mix: np.ndarray, *, sr: int) -> cover_qa.CoverFeatures:
+    """The original's cover-detection features; on the way, its beats and chroma land in the
+    analysis memo (:mod:`covermill.analysis.rhythm`) that the chroma similarity reads, and the
+    unrelated reference's features are loaded."""
+    cover_qa.reference_features()
+    return cover_qa.features(mix, sr=sr)
+
+
+def _genre_probabilities(y: np.ndarray, *, sr: int) -> dict[str, float] | str:
+    """The shipped taste model's genre probabilities of ``y``, or the reason there are none."""
     from ..analysis.taste import genre_probabilities, load_model
+
+    try:
+        model = load_model()
+    except CovermillError as exc:
+        return f"genre QA skipped: {exc}"
+    return genre_probabilities(y, sr=sr, model=model)
+
+
+def _genre_qa(before: dict[str, float] | str | None, after: dict[str, float] | str | None, *, recipe: Recipe,
+              warnings: list[str]) -> dict[str, Any]:
+    """Does the cover move toward the target genre? Taste-model probabilities ``before`` and ``after``
+    (from :func:`_genre_probabilities`; ``None`` for silence)."""
     from .profile import NEAREST_CLASS
 
     target = NEAREST_CLASS.get(recipe.target_genre, recipe.target_genre)
     qa: dict[str, Any] = {"target": recipe.target_genre, "model_class": None, "original_top": None, "cover_top": None,
                           "target_prob_original": None, "target_prob_cover": None}
-    if silent:
+    if before is None or after is None:
         return qa
-    try:
-        model = load_model()
-    except CovermillError as exc:
-        warnings.append(f"genre QA skipped: {exc}")
+    if isinstance(before, str):
+        warnings.append(before)
         return qa
-    before = genre_probabilities(original, sr=sr, model=model)
-    after = genre_probabilities(cover, sr=sr, model=model)
     qa.update(original_top=next(iter(before)), cover_top=next(iter(after)))
     if target in before:
         qa.update(model_class=target, target_prob_original=before[target], target_prob_cover=after[target])
     qa["original"] = before
     qa["cover"] = after
     return qa
-def _cover_check(original: np.ndarray, cover: np.ndarray, *, sr: int) -> tuple[dict[str, Any], tuple]:
-    """Cover detection (Qmax verdict, 2DFTM distance) against the original, and against an
-    unrelated recording as the floor; also returns the two songs' features (for the report)."""
+
+
+def _cover_check(fo: cover_qa.CoverFeatures, cover: np.ndarray, *, sr: int) -> tuple[dict[str, Any], tuple]:
+    """Cover detection (Qmax verdict, 2DFTM distance) of ``cover`` against the original (its
+    features ``fo``), and against an unrelated recording as the floor; also returns the two
+    songs' features (for the report)."""
     keys = ("qmax", "twodftm_distance", "is_cover", "threshold")
-    fo, fc = cover_qa.features(original, sr=sr), cover_qa.features(cover, sr=sr)
+    fc = cover_qa.features(cover, sr=sr)
     result = cover_qa.compare_features(fo, fc)
     floor = cover_qa.compare_features(fo, cover_qa.reference_features())
     check = {**{k: result[k] for k in keys}, "reference": {k: floor[k] for k in keys},

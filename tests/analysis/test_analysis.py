@@ -33,3 +33,23 @@ def test_cover_is_more_similar_than_unrelated_song():
     s_cover = chroma_similarity(ca, beat_chroma(cover, sr=SR))
     s_other = chroma_similarity(ca, beat_chroma(unrelated, sr=SR))
     assert s_cover > s_other + 0.1
+
+
+def test_beats_and_chroma_are_computed_once_per_signal(monkeypatch):
+    from covermill.analysis import rhythm
+
+    y = click_track(120.0, 8.0)
+    rhythm._BEATS.clear()
+    rhythm._CHROMA.clear()
+    calls = []
+    track = rhythm._track
+    monkeypatch.setattr(rhythm, "_track", lambda mono, bpm: calls.append(1) or track(mono, bpm))
+    first = rhythm.track_beats(y, sr=SR)
+    mono22 = rhythm.analysis_mono(y, sr=SR)
+    again = rhythm.track_beats(mono22, sr=rhythm.ANALYSIS_SR)  # same signal, handed over already resampled
+    assert again is first and len(calls) == 1
+    assert not first.times_s.flags.writeable
+    assert rhythm.track_beats(y * 0.5, sr=SR) is not first and len(calls) == 2  # other content, other entry
+    c1 = rhythm.cqt_chroma(y, sr=SR)
+    c1[:] = -1.0  # callers get copies: the remembered chroma is unchanged
+    assert np.all(rhythm.cqt_chroma(mono22, sr=rhythm.ANALYSIS_SR) >= 0)
