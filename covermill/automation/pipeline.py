@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -338,7 +338,8 @@ def _render_stages(pool: ThreadPoolExecutor, song: Path, recipe: Recipe, out: Pa
             render_session(out / "session.aup3", sr=sr, original=mix, stems=parts, processed=for_session,
                            cover=cover, beats_s=beats, app=get_audacity())
     with clock.stage("write"):
-        report = render_report(original=mix, cover=cover, sr=sr, qa={**qa, "warnings": warnings}, features=feats)
+        report = pool.submit(render_report, original=mix, cover=cover, sr=sr, qa={**qa, "warnings": list(warnings)},
+                             features=feats)  # drawn while the audio is written
         _write_audio(out, cover=cover, parts=parts, recipe=recipe, sr=sr, texts={"report.html": report}, notes=notes)
     qa["stages"] = dict(clock.seconds)
     qa["warnings"] = list(warnings)
@@ -442,8 +443,11 @@ def _instruments(recipe: Recipe, *, soundfont, instruments_dir, root) -> dict[st
     return voices
 
 
-def _write_audio(out: Path, *, cover, parts, recipe, sr, texts: dict[str, str] | None = None, notes=None) -> None:
-    """Render files into a staging folder beside ``out``, then move each into place."""
+def _write_audio(out: Path, *, cover, parts, recipe, sr, texts: dict[str, str | Future] | None = None,
+                 notes=None) -> None:
+    """Render files into a staging folder beside ``out``, then move each into place.
+
+    A text may be a future (a report still being drawn): it is waited for after the audio is written."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
     try:
@@ -453,7 +457,7 @@ def _write_audio(out: Path, *, cover, parts, recipe, sr, texts: dict[str, str] |
             save_audio(staging / "stems" / f"{name}.wav", audio, sr=sr, subtype="FLOAT", clip="none")
         (staging / "recipe.yaml").write_text(recipe_to_yaml(recipe), encoding="utf-8")
         for name, text in (texts or {}).items():
-            (staging / name).write_text(text, encoding="utf-8")
+            (staging / name).write_text(text.result() if isinstance(text, Future) else text, encoding="utf-8")
         notes = notes or {}
         if notes:
             (staging / "midi").mkdir()

@@ -29,15 +29,19 @@ def _png(fig) -> str:
 
 
 def _spectrogram_png(y: np.ndarray, *, sr: int, title: str) -> str:
+    """A 128-band mel spectrogram (dB) of the mono mix, at most ~1000 columns (about the
+    figure's width in pixels: more would be drawn and thrown away)."""
     import librosa
     import librosa.display
     from matplotlib.figure import Figure
 
     mono = resample(np.asarray(y, np.float32).mean(axis=0, keepdims=True), sr_in=sr, sr_out=REPORT_SR)[0]
-    S = librosa.amplitude_to_db(np.abs(librosa.stft(mono, n_fft=2048, hop_length=1024)), ref=np.max, top_db=80)
+    hop = max(1024, 512 * int(np.ceil(len(mono) / 1000 / 512)))
+    M = librosa.feature.melspectrogram(y=mono, sr=REPORT_SR, n_fft=2048, hop_length=hop, n_mels=128)
+    S = librosa.power_to_db(M, ref=np.max, top_db=80)
     fig = Figure(figsize=(11, 3))
     ax = fig.add_subplot()
-    img = librosa.display.specshow(S, sr=REPORT_SR, hop_length=1024, x_axis="time", y_axis="log", ax=ax, cmap="magma")
+    img = librosa.display.specshow(S, sr=REPORT_SR, hop_length=hop, x_axis="time", y_axis="mel", ax=ax, cmap="magma")
     fig.colorbar(img, ax=ax, format="%+2.0f dB")
     ax.set_title(title)
     return _png(fig)
