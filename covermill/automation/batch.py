@@ -112,10 +112,13 @@ def clean_stale(out: str | os.PathLike) -> int:
     return removed
 
 
-def run_job(job: Job, separator: str = "auto", cache_dir: str | None = None, session: bool = False) -> dict[str, Any]:
+def run_job(job: Job, separator: str = "auto", cache_dir: str | None = None, session: bool = False,
+            parallel: bool = False) -> dict[str, Any]:
     """Render one job; never raises for a bad song: the error goes into the record.
 
-    ``cache_dir`` is the stem cache shared by all jobs, so the recipes of one song separate it once."""
+    ``cache_dir`` is the stem cache shared by all jobs, so the recipes of one song separate it once.
+    ``parallel`` lets the render run its independent stages on threads (worth it only when the
+    workers leave cores idle)."""
     from ..recipes import load_recipe
     from .pipeline import render
 
@@ -124,7 +127,7 @@ def run_job(job: Job, separator: str = "auto", cache_dir: str | None = None, ses
     try:
         recipe_root = Path(job.recipe).parent if job.recipe.endswith((".yaml", ".yml")) else None
         render(job.song, load_recipe(job.recipe), job.out_dir, separator=separator, recipe_root=recipe_root,
-               cache_dir=cache_dir, session=session)
+               cache_dir=cache_dir, session=session, parallel=parallel)
     except CovermillError as exc:
         record.update(status="failed", error=str(exc))
     except Exception as exc:  # a bug must not stop the batch either; keep its trace in the log
@@ -248,8 +251,10 @@ def run_batch(
         from distributed import as_completed
 
         client, cluster = _client(workers=workers, memory_limit=memory_limit, scheduler=scheduler)
+        # one local worker leaves cores idle: let each render use them; more workers fill them already
+        parallel = scheduler is None and workers < (os.cpu_count() or 1)
         try:
-            futures = [client.submit(run_job, job, separator, str(cache_dir), session,
+            futures = [client.submit(run_job, job, separator, str(cache_dir), session, parallel,
                                      key=f"render-{i}-{_slug(job.song)[-40:]}", pure=False)
                        for i, job in enumerate(todo)]
             for future in as_completed(futures):

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +122,7 @@ def render(
     session: bool = False,
     mixer: str = "pedalboard",
     audacity: Any = None,
+    parallel: bool = True,
 ) -> RenderResult:
     """Render ``song`` as a cover following ``recipe`` into ``out_dir``.
 
@@ -149,6 +150,11 @@ def render(
     one it picks, recorded in ``qa.json``), built with ``separator_params``. With ``cache_dir``
     the separated stems are cached there (see :mod:`covermill.stems.cache`): re-rendering the
     same audio with another recipe skips separation.
+
+    ``parallel=True`` runs independent stages side by side on threads (the original's
+    tempo, QA features and taste-model probabilities beside separation; the Rubber Band
+    stretch of the kept stems beside re-voicing; the report beside writing audio); results
+    are the same either way. A batch whose workers already fill the cores passes ``False``.
     """
     if mixer not in MIXERS:
         raise ParameterError(f"mixer={mixer!r} is not one of {', '.join(MIXERS)}")
@@ -176,14 +182,26 @@ def render(
         return _render(song, recipe, out_dir, separator=separator, separator_params=separator_params,
                        cache_dir=cache_dir, recipe_root=recipe_root, progress=progress,
                        sr=sr, excerpt=excerpt, session=session, mixer=mixer, get_audacity=get_audacity,
-                       stretcher=stretcher, soundfont=soundfont, instruments_dir=instruments_dir)
+                       stretcher=stretcher, soundfont=soundfont, instruments_dir=instruments_dir, parallel=parallel)
     finally:
         for app in started:
             app.stop()
 
 
+class _Inline(Executor):
+    """An executor that runs each job at once, in the caller's thread (``render(parallel=False)``)."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # delivered by .result(), as a pool would
+            future.set_exception(exc)
+        return future
+
+
 def _render(song, recipe, out_dir, *, separator, separator_params, cache_dir, recipe_root, progress, sr, excerpt,
-            session, mixer, get_audacity, stretcher, soundfont, instruments_dir) -> RenderResult:
+            session, mixer, get_audacity, stretcher, soundfont, instruments_dir, parallel) -> RenderResult:
     song = Path(song)
     out = check_out_dir(out_dir)
     clock = _Clock(progress, total=len(STAGES) + (1 if session else 0))
@@ -197,7 +215,7 @@ def _render(song, recipe, out_dir, *, separator, separator_params, cache_dir, re
     silent = float(np.max(np.abs(mix))) < 1e-5
     if silent:
         warnings.append(f"{song}: the song is silent; the cover will be silent too")
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="covermill-render") as pool:
+    with (ThreadPoolExecutor(max_workers=3, thread_name_prefix="covermill-render") if parallel else _Inline()) as pool:
         try:
             return _render_stages(pool, song, recipe, out, mix, clock=clock, warnings=warnings, voices=voices,
                                   silent=silent, separator=separator, separator_params=separator_params,
@@ -208,7 +226,7 @@ def _render(song, recipe, out_dir, *, separator, separator_params, cache_dir, re
             raise
 
 
-def _render_stages(pool: ThreadPoolExecutor, song: Path, recipe: Recipe, out: Path, mix: np.ndarray, *, clock: _Clock,
+def _render_stages(pool: Executor, song: Path, recipe: Recipe, out: Path, mix: np.ndarray, *, clock: _Clock,
                    warnings: list[str], voices, silent: bool, separator, separator_params, cache_dir, recipe_root,
                    sr: int, excerpt, session, mixer, get_audacity, stretcher) -> RenderResult:
     """The stages after ``load``. Work that needs only the original -- its tempo, its QA
