@@ -54,6 +54,10 @@ def block_powers(y: np.ndarray, *, sr: int) -> np.ndarray:
     pyloudnorm, and its sum is divided by ``0.4 sr``.
     """
     x = np.asarray(y, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[None]
+    if x.shape[1] < int(_BLOCK_S * sr):  # BS.1770 needs one 400 ms block
+        x = np.pad(x, ((0, 0), (0, int(_BLOCK_S * sr) - x.shape[1] + 1)))
     weighted = scipy.signal.sosfilt(_k_weighting(sr), x, axis=-1)
     csum = np.zeros((x.shape[0], x.shape[1] + 1))
     np.cumsum(weighted * weighted, axis=-1, out=csum[:, 1:])
@@ -66,12 +70,15 @@ def block_powers(y: np.ndarray, *, sr: int) -> np.ndarray:
 
 def integrated_lufs(y: np.ndarray, *, sr: int) -> float:
     """Integrated loudness (LUFS) of ``(channels, n)`` audio (at most 5 channels); ``-inf`` for silence."""
-    y = np.asarray(y)
-    if y.ndim == 1:
-        y = y[None]
-    if y.shape[1] < int(_BLOCK_S * sr):  # BS.1770 needs one 400 ms block
-        y = np.pad(y, ((0, 0), (0, int(_BLOCK_S * sr) - y.shape[1] + 1)))
-    z = block_powers(y, sr=sr)
+    return lufs_from_blocks(block_powers(y, sr=sr))
+
+
+def lufs_from_blocks(z: np.ndarray) -> float:
+    """Integrated loudness from :func:`block_powers` ``z``: the two BS.1770 gates and the gated mean.
+
+    The signal scaled by ``a`` has block powers ``a**2 * z``: a gain's effect on loudness is
+    computed exactly from ``z``, without filtering the audio again.
+    """
     g = np.asarray(_GAINS[: z.shape[0]])[:, None]
     with np.errstate(divide="ignore"):
         block_lufs = -0.691 + 10.0 * np.log10((g * z).sum(axis=0))

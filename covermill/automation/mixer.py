@@ -9,6 +9,8 @@ right channel.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -99,11 +101,18 @@ def stretch_kept(
 
 def _add_processed(group: dict[str, np.ndarray], main: np.ndarray, sends: dict[str, np.ndarray], *, recipe: Recipe,
                    sr: int, root: str | Path | None) -> None:
-    """Process each stem of ``group`` and add it into ``main`` and, by its send levels, into ``sends``."""
+    """Process each stem of ``group`` and add it into ``main`` and, by its send levels, into ``sends``.
+
+    The stems' chains run side by side on threads (pedalboard releases the GIL while it
+    processes); they are summed in the group's order, so the result does not depend on timing.
+    """
     length = main.shape[1]
-    for name, audio in group.items():
+    names = list(group)
+    workers = min(len(names), os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        processed = list(pool.map(lambda n: process_stem(group[n], sr=sr, spec=recipe.stem(n), root=root), names))
+    for name, y in zip(names, processed, strict=True):
         spec = recipe.stem(name)
-        y = process_stem(audio, sr=sr, spec=spec, root=root)
         m = min(length, y.shape[1])
         main[:, :m] += y[:, :m]
         for bus, level_db in spec.sends.items():

@@ -37,12 +37,16 @@ def test_effect_chain_runs():
     assert np.max(np.abs(y[:, SR // 2 :])) < 0.1
 
 
-@pytest.mark.parametrize("target", [-14.0, -20.0])
-def test_master_hits_loudness_and_true_peak(target):
-    y = song(bars=4) * 2.5  # hot, clipping-prone input
+@pytest.mark.parametrize("target,level", [(-14.0, 2.5), (-20.0, 2.5), (-23.0, 0.3)])
+def test_master_hits_loudness_and_true_peak(target, level):
+    y = song(bars=4) * level  # 2.5: hot, clipping-prone input that needs the limiter; 0.3: gain alone
     out = master(y, sr=SR, spec=Master(lufs=target, true_peak_db=-1.0))
-    assert abs(integrated_lufs(out.audio, sr=SR) - target) <= 0.5
+    measured = integrated_lufs(out.audio, sr=SR)
+    assert abs(measured - target) <= 0.5
     assert true_peak_db(out.audio, sr=SR) <= -1.0 + 1e-6
+    # what master reports (worked out from one measurement and the gains) is what the audio measures
+    assert out.lufs == pytest.approx(measured, abs=0.01)
+    assert out.true_peak_db == pytest.approx(true_peak_db(out.audio, sr=SR), abs=0.01)
 
 
 def test_master_of_silence_stays_silent():
