@@ -270,15 +270,16 @@ def tf_upsample_with_windows(x, n):
     return tf.transpose(y, [0, 2, 1])[:, hop:-hop, :]
 
 
-def tf_harmonic_synthesis(f0, harmonic_amplitudes, n_samples, sample_rate=16000):
-    """core.harmonic_synthesis: frequencies resampled linearly, amplitudes with windows, oscillator_bank."""
+def tf_harmonic_synthesis(f0, harmonic_amplitudes, n_samples, sample_rate=16000, phase_dtype=tf.float32):
+    """core.harmonic_synthesis: frequencies resampled linearly, amplitudes with windows, oscillator_bank
+    (``tf.cumsum`` of the phase in float32 as in ddsp, or in ``phase_dtype``)."""
     freqs = f0 * tf.linspace(1.0, float(N_HARM), N_HARM)[None, None, :]
     freq_env = tf.compat.v1.image.resize(freqs[:, :, None, :], [n_samples, 1], method="bilinear",
                                          align_corners=False)[:, :, 0, :]
     amp_env = tf_upsample_with_windows(harmonic_amplitudes, n_samples)
     amp_env = tf.where(freq_env >= sample_rate / 2.0, tf.zeros_like(amp_env), amp_env)
-    phases = tf.cumsum(freq_env * (2.0 * np.pi) / float(sample_rate), axis=1)
-    return tf.reduce_sum(amp_env * tf.sin(phases), axis=-1)
+    phases = tf.cumsum(tf.cast(freq_env, phase_dtype) * (2.0 * np.pi) / float(sample_rate), axis=1)
+    return tf.reduce_sum(tf.cast(amp_env, phase_dtype) * tf.sin(phases), axis=-1)
 
 
 def tf_reverb(audio, ir):
@@ -357,8 +358,12 @@ def test_harmonic_audio_and_reverb_match_tensorflow(magenta):
         ours = model.reverb(dry).numpy()
     peak = np.abs(theirs).max()
     assert peak > 0.05
-    # float32 phase accumulation in TensorFlow (tf.cumsum) against our float64 phase: ~1e-5 of the peak here
-    assert np.abs(ours - theirs).max() < 1e-3 * peak
+    # ddsp accumulates phase with a float32 tf.cumsum, we in float64: measured 5e-4 of the peak here
+    assert np.abs(ours - theirs).max() < 2e-3 * peak
+    # with the phase accumulated in float64 on both sides the rest agrees to float32 rounding (measured 8e-6)
+    dry64 = tf.cast(tf_harmonic_synthesis(ref["f0_hz"], ref["harmonic_amplitudes"], n, phase_dtype=tf.float64),
+                    tf.float32)
+    assert np.abs(ours - tf_reverb(dry64, magenta["ir"]).numpy()).max() < 1e-4 * peak
     with torch.no_grad():  # the full model (noise included) renders finite audio of the right length
         y = model.render(torch.from_numpy(f0), torch.from_numpy(ld), torch.ones(1, f0.shape[1]),
                          generator=torch.Generator().manual_seed(0))
@@ -486,8 +491,10 @@ def test_missing_tensorflow_is_one_line(magenta, tmp_path, monkeypatch):
 
 
 def test_tensorflow_is_imported_only_by_the_importer():
+    # basic_pitch/__init__ imports TensorFlow whenever it is installed; covermill hides it there (ONNX is ours)
     code = ("import sys; import covermill.cli, covermill.instruments, covermill.instruments.ddsp.magenta; "
-            "from covermill.instruments.ddsp import instrument, decoder; "
+            "from covermill.instruments.ddsp import instrument, decoder; from covermill.instruments import midi; "
+            "midi._import_basic_pitch(); "
             "assert 'tensorflow' not in sys.modules and 'gin' not in sys.modules, 'imported eagerly'")
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
 
