@@ -503,8 +503,8 @@ def instruments_train(folder: Path, name: str, steps: int, device: str, config_n
 @click.option("--instruments-dir", type=click.Path(path_type=Path), default=None,
               help="Where to save (default $COVERMILL_INSTRUMENTS_DIR or the user data dir).")
 @click.option("--db-range", type=click.FloatRange(min=1.0), default=80.0, show_default=True,
-              help="Loudness scaling the model was trained with: 80 for ddsp >= 3.0, 120 for ddsp 1.x "
-                   "(e.g. Magenta's 2021 pretrained solo_* checkpoints).")
+              help="Loudness scaling the model was trained with: 80 for ddsp >= 3.0, 120 before (January 2022; "
+                   "Magenta's 2021-07-08 pretrained solo_* checkpoints predate it).")
 @click.option("--force", is_flag=True, help="Replace an existing instrument of that name.")
 def instruments_import_ddsp(folder: Path, name: str, instruments_dir: Path | None, db_range: float, force: bool) -> None:
     """Import a Magenta DDSP checkpoint FOLDER (ckpt-N.*, operative_config-N.gin, dataset_statistics.pkl)."""

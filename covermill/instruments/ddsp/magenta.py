@@ -19,8 +19,8 @@ torch's ``(r, z, n)`` ``bias_ih`` / ``bias_hh``. Magenta's leaky-ReLU slope (0.2
 epsilon (1e-3), ``DB_RANGE`` loudness scaling (80 dB, clipped at -80), window upsampling of
 amplitudes, the noise bias and the free reverb taps are set in the imported :class:`DDSPConfig`.
 
-TensorFlow (``tf.train.load_checkpoint``) and ``gin-config`` are imported only here, only when an
-import runs (``pip install 'covermill[magenta]'``). ``dataset_statistics.pkl`` is a pickle: it is
+TensorFlow (``tf.train.load_checkpoint``) runs only in a child process (:mod:`.tf_checkpoint`), and
+``gin-config`` is imported only here, when an import runs (``pip install 'covermill[magenta]'``). ``dataset_statistics.pkl`` is a pickle: it is
 read with :class:`StatisticsUnpickler`, which reconstructs numpy arrays, dtypes and scalars and
 builtin containers only; ddsp's ``QuantileTransformer`` and numpy's random state inside it are
 replaced by inert placeholders without running any of their code, and any other global refuses
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import builtins
 import collections
+import importlib.util
 import io
 import logging
 import math
@@ -39,6 +40,8 @@ import os
 import pickle
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -274,38 +277,34 @@ def find_checkpoint(folder: Path) -> str:
     return prefix
 
 
-def _tf():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        import tensorflow as tf
-    except ImportError:
-        raise BackendUnavailableError(f"import-ddsp needs TensorFlow to read checkpoints: {INSTALL_HINT}") from None
-    return tf
-
-
-def read_checkpoint(prefix: str) -> dict[str, np.ndarray]:
+def read_checkpoint(prefix: str, *, timeout_s: float = 600.0) -> dict[str, np.ndarray]:
     """Every model variable of the checkpoint ``prefix`` (optimizer slots left out), keyed by its object path
     without ``/.ATTRIBUTES/VARIABLE_VALUE``. Every tensor is read once, so a corrupt or truncated data
-    file fails here (TensorFlow checks each tensor's CRC32C), before anything is written."""
-    tf = _tf()
-    try:
-        reader = tf.train.load_checkpoint(prefix)
-        shapes = reader.get_variable_to_shape_map()
-    except Exception as exc:
-        msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        raise ModelLoadingError(f"{prefix}.index: corrupt or not a TensorFlow checkpoint ({type(exc).__name__}: "
-                                f"{msg})") from None
-    out = {}
-    for n in sorted(shapes):  # every tensor, optimizer slots too: reading checks each one's CRC32C
+    file fails here (TensorFlow checks each tensor's CRC32C), before anything is written.
+
+    TensorFlow runs in a child process (:mod:`.tf_checkpoint`): loaded into this one, it makes a
+    later import of triton (torch's compiler, pulled in by ``torch.optim``) crash the process.
+    """
+    if importlib.util.find_spec("tensorflow") is None:
+        raise BackendUnavailableError(f"import-ddsp needs TensorFlow to read checkpoints: {INSTALL_HINT}")
+    script = Path(__file__).with_name("tf_checkpoint.py")
+    with tempfile.TemporaryDirectory(prefix="covermill-ddsp-") as tmp:
+        out = Path(tmp) / "variables.npz"
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         try:
-            value = reader.get_tensor(n)
-        except Exception as exc:
-            msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-            raise ModelLoadingError(f"{prefix}: corrupt or truncated checkpoint data reading {n} "
-                                    f"({type(exc).__name__}: {msg}); copy the checkpoint again") from None
-        if n.endswith(SUFFIX) and ".OPTIMIZER_SLOT" not in n and n.startswith("model/"):
-            out[n[: -len(SUFFIX)]] = np.asarray(value)
-    return out
+            proc = subprocess.run([sys.executable, str(script), prefix, str(out)], capture_output=True, text=True,
+                                  timeout=timeout_s, env=env)
+        except subprocess.TimeoutExpired:
+            raise ModelLoadingError(f"{prefix}: reading the checkpoint took over {timeout_s:.0f} s") from None
+        if proc.returncode != 0:
+            lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+            if proc.returncode == 3 and lines:
+                raise ModelLoadingError(lines[-1])
+            detail = lines[-1][:300] if lines else f"exit code {proc.returncode}"
+            raise ModelLoadingError(f"{prefix}: TensorFlow could not read the checkpoint ({detail})")
+        with np.load(out, allow_pickle=False) as data:
+            names = [str(n) for n in data["__names__"]]
+            return {n: data[f"arr_{i}"] for i, n in enumerate(names)}
 
 
 def _stack(variables: dict[str, np.ndarray], prefix: str, where: str) -> list[dict[str, np.ndarray]]:
@@ -497,8 +496,9 @@ def import_ddsp(folder: str | os.PathLike, *, name: str, instruments_dir: str | 
                 db_range: float = DB_RANGE, overwrite: bool = False) -> ImportResult:
     """Import the Magenta DDSP checkpoint in ``folder`` as the trained instrument ``name``.
 
-    ``db_range`` is the loudness scaling the model was trained with (ddsp >= 3.0: 80; the
-    2021 pretrained models were trained with ddsp 1.x: 120).
+    ``db_range`` is the loudness scaling the model was trained with: ddsp >= 3.0 (January 2022)
+    scales ``dB / 80 + 1``, earlier releases ``dB / 120 + 1``; Magenta's 2021-07-08 pretrained
+    checkpoints predate the change. The checkpoint and gin config do not record it.
     """
     import torch
 
@@ -521,11 +521,11 @@ def import_ddsp(folder: str | os.PathLike, *, name: str, instruments_dir: str | 
         raise ModelLoadingError(f"{folder}: no operative_config-*.gin; it is needed for the decoder's input order, "
                                 "output splits and rates (it is saved beside every DDSP checkpoint)")
     gin = parse_gin(gin_path)
+    stats_path = folder / "dataset_statistics.pkl"
+    ds = load_statistics(stats_path) if stats_path.is_file() else None  # before TensorFlow's seconds
     variables = read_checkpoint(prefix)
     config, sd = convert(variables, gin, where=prefix, db_range=db_range)
     warnings: list[str] = []
-    stats_path = folder / "dataset_statistics.pkl"
-    ds = load_statistics(stats_path) if stats_path.is_file() else None
     if ds is None:
         warnings.append(f"{stats_path.name} not found: transfer uses generic pitch range and loudness statistics")
     stats, more = stats_from_dataset_statistics(ds)
