@@ -26,7 +26,10 @@ $(VENV)/.torch:
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.torch pyproject.toml constraints.txt
-	$(BIN)/pip install -q -e '.[test,cnn,demucs]'
+	$(BIN)/pip install -q -e '.[test,cnn,demucs,magenta]'
+	# tf_keras (Keras 2) only for tests/instruments/test_magenta.py, which writes checkpoints with the layer
+	# layout ddsp trained with; without its `tensorflow` requirement (tensorflow-cpu, above, is that module)
+	$(BIN)/pip install -q --no-deps tf_keras==2.21.0
 	# basic-pitch without its TensorFlow pin (tensorflow<2.15.1 on Linux/3.11): we run its shipped
 	# ONNX model with onnxruntime; its light deps (onnxruntime, pretty_midi, mir_eval, resampy) are ours
 	$(BIN)/pip install -q --no-deps basic-pitch==0.4.0

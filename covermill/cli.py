@@ -497,5 +497,26 @@ def instruments_train(folder: Path, name: str, steps: int, device: str, config_n
                f"saved in {result.path}")
 
 
+@instruments_group.command("import-ddsp")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="Name of the new instrument (letters, digits, _ - .).")
+@click.option("--instruments-dir", type=click.Path(path_type=Path), default=None,
+              help="Where to save (default $COVERMILL_INSTRUMENTS_DIR or the user data dir).")
+@click.option("--db-range", type=click.FloatRange(min=1.0), default=80.0, show_default=True,
+              help="Loudness scaling the model was trained with: 80 for ddsp >= 3.0, 120 before (January 2022; "
+                   "Magenta's 2021-07-08 pretrained solo_* checkpoints predate it).")
+@click.option("--force", is_flag=True, help="Replace an existing instrument of that name.")
+def instruments_import_ddsp(folder: Path, name: str, instruments_dir: Path | None, db_range: float, force: bool) -> None:
+    """Import a Magenta DDSP checkpoint FOLDER (ckpt-N.*, operative_config-N.gin, dataset_statistics.pkl)."""
+    from .instruments.ddsp.magenta import import_ddsp
+
+    result = import_ddsp(folder, name=name, instruments_dir=instruments_dir, db_range=db_range, overwrite=force)
+    c = result.config
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"{name}: imported {result.checkpoint} ({c.n_harmonics} harmonics, {c.n_noise_bands} noise bands, "
+               f"GRU {c.gru_units}, {c.frame_rate} frames/s at {c.sample_rate} Hz); saved in {result.path}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -9,12 +9,15 @@ from conftest import SR, song, write
 
 from covermill.automation.pipeline import render
 from covermill.errors import BackendUnavailableError, RecipeError
-from covermill.instruments.midi import DEFAULT_SOUNDFONT
+from covermill.instruments.midi import DEFAULT_SOUNDFONT, _import_basic_pitch
 from covermill.recipes import load_recipe
 
 pretty_midi = pytest.importorskip("pretty_midi")
 pytest.importorskip("onnxruntime")
-pytest.importorskip("basic_pitch")
+try:  # through covermill, which keeps TensorFlow (covermill[magenta]) out of basic_pitch's import
+    _import_basic_pitch()
+except BackendUnavailableError as exc:
+    pytest.skip(str(exc), allow_module_level=True)
 needs_fluidsynth = pytest.mark.skipif(
     shutil.which("fluidsynth") is None or not DEFAULT_SOUNDFONT.is_file(),
     reason="needs Debian fluidsynth + fluid-soundfont-gm (make sysdeps)")

@@ -31,6 +31,24 @@ class DDSPConfig:
     learning_rate: float = 3e-3
     fft_sizes: tuple[int, ...] = (1024, 512, 256, 128, 64)
     f0_method: str = "pyin"
+    # Details that differ between covermill's own instruments and Magenta's DDSP (set by
+    # ``covermill instruments import-ddsp``); the defaults keep earlier instruments unchanged.
+    #: negative slope of the decoder's leaky ReLUs (Magenta: ``tf.nn.leaky_relu``'s 0.2)
+    leaky_slope: float = 0.01
+    #: LayerNorm epsilon (Magenta: Keras ``LayerNormalization``'s 1e-3)
+    norm_eps: float = 1e-5
+    #: loudness scaling ``dB / ld_range + 1`` (Magenta >= 2.0: ``DB_RANGE`` = 80)
+    ld_range: float = 120.0
+    #: clamp loudness at ``-ld_range`` dB before scaling (Magenta's ``compute_loudness`` does)
+    ld_clip: bool = False
+    #: frame-to-sample upsampling of harmonic amplitudes: ``linear`` or ``window`` (Magenta's
+    #: overlapping Hann windows, ``amp_resample_method='window'``)
+    amp_upsample: str = "linear"
+    #: bias added to the noise outputs before ``exp_sigmoid`` (Magenta's ``FilteredNoise.initial_bias``)
+    noise_bias: float = -5.0
+    #: ``decay``: covermill's enveloped learned reverb; ``free``: the impulse response is the
+    #: trained taps as they are (Magenta's trainable ``Reverb``)
+    reverb_mode: str = "decay"
 
     @property
     def hop(self) -> int:
@@ -43,6 +61,12 @@ class DDSPConfig:
         if self.n_harmonics < 1 or self.n_noise_bands < 2:
             raise ParameterError(f"n_harmonics={self.n_harmonics} must be >= 1 and n_noise_bands="
                                  f"{self.n_noise_bands} >= 2")
+        if self.amp_upsample not in ("linear", "window"):
+            raise ParameterError(f"amp_upsample={self.amp_upsample!r} must be 'linear' or 'window'")
+        if self.reverb_mode not in ("decay", "free"):
+            raise ParameterError(f"reverb_mode={self.reverb_mode!r} must be 'decay' or 'free'")
+        if self.ld_range <= 0 or self.norm_eps <= 0:
+            raise ParameterError(f"ld_range={self.ld_range} and norm_eps={self.norm_eps} must be > 0")
         return self
 
     def to_dict(self) -> dict:

@@ -16,7 +16,7 @@ from torch import nn
 from .config import DDSPConfig
 from .synth import Reverb, exp_sigmoid, filtered_noise, harmonic_synth, remove_above_nyquist, upsample
 
-#: DDSP's input scaling: MIDI pitch / 127, loudness dB / 120 + 1.
+#: DDSP's input scaling: MIDI pitch / 127, loudness dB / 120 + 1 (``DDSPConfig.ld_range``: Magenta 2.x+ uses 80).
 F0_RANGE = 127.0
 LD_RANGE = 120.0
 
@@ -25,10 +25,10 @@ def hz_to_midi(f0_hz: torch.Tensor) -> torch.Tensor:
     return 12 * torch.log2(torch.clamp(f0_hz, min=1e-5) / 440.0) + 69.0
 
 
-def mlp(n_in: int, units: int, layers: int) -> nn.Sequential:
+def mlp(n_in: int, units: int, layers: int, *, slope: float = 0.01, eps: float = 1e-5) -> nn.Sequential:
     mods: list[nn.Module] = []
     for i in range(layers):
-        mods += [nn.Linear(n_in if i == 0 else units, units), nn.LayerNorm(units), nn.LeakyReLU()]
+        mods += [nn.Linear(n_in if i == 0 else units, units), nn.LayerNorm(units, eps=eps), nn.LeakyReLU(slope)]
     return nn.Sequential(*mods)
 
 
@@ -38,10 +38,11 @@ class RnnFcDecoder(nn.Module):
     def __init__(self, config: DDSPConfig) -> None:
         super().__init__()
         c = config
-        self.f0_mlp = mlp(1, c.mlp_units, c.mlp_layers)
-        self.ld_mlp = mlp(1, c.mlp_units, c.mlp_layers)
+        kw = {"slope": c.leaky_slope, "eps": c.norm_eps}
+        self.f0_mlp = mlp(1, c.mlp_units, c.mlp_layers, **kw)
+        self.ld_mlp = mlp(1, c.mlp_units, c.mlp_layers, **kw)
         self.gru = nn.GRU(2 * c.mlp_units, c.gru_units, batch_first=True)
-        self.out_mlp = mlp(c.gru_units + 2 * c.mlp_units, c.mlp_units, c.mlp_layers)
+        self.out_mlp = mlp(c.gru_units + 2 * c.mlp_units, c.mlp_units, c.mlp_layers, **kw)
         self.dense_out = nn.Linear(c.mlp_units, 1 + c.n_harmonics + c.n_noise_bands)
 
     def forward(self, f0_scaled: torch.Tensor, ld_scaled: torch.Tensor) -> torch.Tensor:
@@ -57,18 +58,22 @@ class DDSPModel(nn.Module):
         super().__init__()
         self.config = config.validate()
         self.decoder = RnnFcDecoder(config)
-        self.reverb = Reverb(max(1, int(config.reverb_s * config.sample_rate)), config.sample_rate)
+        self.reverb = Reverb(max(1, int(round(config.reverb_s * config.sample_rate))), config.sample_rate,
+                             free=config.reverb_mode == "free")
 
     def controls(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor) -> dict[str, torch.Tensor]:
         """Synthesizer controls from ``f0_hz`` and ``loudness_db``, both ``(b, t)``."""
         c = self.config
         f0 = f0_hz[..., None]
-        raw = self.decoder(hz_to_midi(f0) / F0_RANGE, loudness_db[..., None] / LD_RANGE + 1.0)
+        ld = loudness_db[..., None]
+        if c.ld_clip:
+            ld = ld.clamp_min(-c.ld_range)
+        raw = self.decoder(hz_to_midi(f0) / F0_RANGE, ld / c.ld_range + 1.0)
         amplitude = exp_sigmoid(raw[..., :1])
         dist = exp_sigmoid(raw[..., 1 : 1 + c.n_harmonics])
         dist = remove_above_nyquist(dist, f0, c.sample_rate)
         dist = dist / dist.sum(-1, keepdim=True).clamp_min(1e-7)
-        noise = exp_sigmoid(raw[..., 1 + c.n_harmonics :] - 5.0)  # DDSP's initial bias: quiet noise
+        noise = exp_sigmoid(raw[..., 1 + c.n_harmonics :] + c.noise_bias)  # DDSP's initial bias -5: quiet noise
         return {"f0_hz": f0, "harmonic_amplitudes": amplitude * dist, "noise_magnitudes": noise}
 
     def forward(self, f0_hz: torch.Tensor, loudness_db: torch.Tensor, *, gate: torch.Tensor | None = None,
@@ -80,7 +85,8 @@ class DDSPModel(nn.Module):
             harm = harm * gate[..., None]
             noise = noise * gate[..., None]
         n = f0_hz.shape[1] * self.config.hop
-        audio = harmonic_synth(ctl["f0_hz"], harm, sample_rate=self.config.sample_rate, n_samples=n)
+        audio = harmonic_synth(ctl["f0_hz"], harm, sample_rate=self.config.sample_rate, n_samples=n,
+                               amp_method=self.config.amp_upsample)
         audio = audio + filtered_noise(noise, n_samples=n, generator=generator)
         return self.reverb(audio)
 
@@ -104,7 +110,8 @@ class DDSPModel(nn.Module):
             e1 = min(e + 1, n_frames)  # one frame of look-ahead: interpolation runs on across the seam
             n = (e - s) * c.hop
             a, phase = harmonic_synth(f0[:, s:e1], harm[:, s:e1], sample_rate=c.sample_rate,
-                                      n_samples=(e1 - s) * c.hop, phase0=phase, return_phase=True)
+                                      n_samples=(e1 - s) * c.hop, phase0=phase, return_phase=True,
+                                      amp_method=c.amp_upsample)
             if e1 > e:  # the phase after this chunk is the phase at sample n, not at the look-ahead's end
                 omega = 2 * torch.pi * upsample(f0[:, s:e1], (e1 - s) * c.hop).double() / c.sample_rate
                 phase = (phase - omega[:, n:].sum(1, keepdim=True)) % (2 * torch.pi)

@@ -26,15 +26,28 @@ def exp_sigmoid(x: torch.Tensor, exponent: float = 10.0, max_value: float = 2.0,
     return max_value * torch.sigmoid(x) ** math.log(exponent) + threshold
 
 
-def upsample(x: torch.Tensor, n_samples: int) -> torch.Tensor:
-    """Linearly interpolate ``(batch, frames, channels)`` to ``(batch, n_samples, channels)``.
+def upsample(x: torch.Tensor, n_samples: int, method: str = "linear") -> torch.Tensor:
+    """Interpolate ``(batch, frames, channels)`` to ``(batch, n_samples, channels)``.
 
-    Frame ``i`` sits at sample ``i * hop``; the last frame is held to the end.
+    Frame ``i`` sits at sample ``i * hop``; the last frame is held to the end. ``linear``
+    interpolates linearly between frames (as ``tf.compat.v1.image.resize`` does in DDSP's
+    ``core.resample``); ``window`` crossfades with half-overlapping periodic Hann windows, DDSP's
+    ``upsample_with_windows`` (``a[i] cos^2 + a[i+1] sin^2`` of ``pi/2 * (n - i*hop) / hop``).
     """
     b, n_frames, c = x.shape
     hop = n_samples // n_frames
     if n_frames == 1:
         return x.expand(b, n_samples, c)
+    if method == "window":
+        if n_samples != n_frames * hop:
+            raise ValueError(f"window upsampling needs n_samples={n_samples} to be a multiple of {n_frames} frames")
+        xe = torch.cat([x, x[:, -1:]], dim=1)
+        t = torch.arange(hop, device=x.device, dtype=torch.float64) / hop
+        w = (torch.sin(0.5 * math.pi * t) ** 2).to(x.dtype)[None, None, :, None]
+        out = xe[:, :-1, None, :] * (1 - w) + xe[:, 1:, None, :] * w
+        return out.reshape(b, n_samples, c)
+    if method != "linear":
+        raise ValueError(f"unknown upsampling method {method!r}")
     # interpolate over the span of frame centres, then hold the last value for one hop
     inner = F.interpolate(x.transpose(1, 2), size=(n_frames - 1) * hop + 1, mode="linear", align_corners=True)
     tail = inner[..., -1:].expand(b, c, n_samples - inner.shape[-1])
@@ -49,17 +62,18 @@ def remove_above_nyquist(amplitudes: torch.Tensor, f0_hz: torch.Tensor, sample_r
 
 def harmonic_synth(
     f0_hz: torch.Tensor, amplitudes: torch.Tensor, *, sample_rate: int, n_samples: int,
-    phase0: torch.Tensor | None = None, return_phase: bool = False,
+    phase0: torch.Tensor | None = None, return_phase: bool = False, amp_method: str = "linear",
 ):
     """Sum of harmonics; ``f0_hz (b, t, 1)``, per-harmonic ``amplitudes (b, t, k)`` -> ``(b, n_samples)``.
 
     Amplitudes are band-limited at frame rate and again at audio rate (f0 glides between frames).
     ``phase0 (b, 1, 1)`` continues a previous chunk; ``return_phase`` also returns the phase
-    after the last sample, for the next chunk.
+    after the last sample, for the next chunk. ``amp_method`` upsamples the amplitudes
+    (:func:`upsample`); f0 is always upsampled linearly.
     """
     amplitudes = remove_above_nyquist(amplitudes, f0_hz, sample_rate)
     f0 = upsample(f0_hz, n_samples)  # (b, n, 1)
-    amps = upsample(amplitudes, n_samples)  # (b, n, k)
+    amps = upsample(amplitudes, n_samples, amp_method)  # (b, n, k)
     amps = remove_above_nyquist(amps, f0, sample_rate)
     # phase accumulated in float64: float32 cumsum drifts audibly over seconds
     omega = 2 * math.pi * f0.double() / sample_rate
@@ -111,18 +125,24 @@ class Reverb(nn.Module):
     acids-ircam's ddsp_pytorch); the decay envelope and wet gain stop the free taps from turning
     into a long resonant filter that imitates the instrument instead of the room. ``ir[0] = 0``.
     Convolution by FFT; the output keeps the input's length.
+
+    ``free=True`` uses ``noise`` itself as the impulse response (``ir[0] = 0`` still): the
+    layout of Magenta DDSP's trainable ``Reverb``, whose taps are imported as they are.
     """
 
-    def __init__(self, n_samples: int, sample_rate: int = 16000) -> None:
+    def __init__(self, n_samples: int, sample_rate: int = 16000, *, free: bool = False) -> None:
         super().__init__()
         self.n_samples = n_samples
         self.sample_rate = sample_rate
+        self.free = free
         g = torch.Generator().manual_seed(0)
         self.noise = nn.Parameter(torch.rand(n_samples, generator=g) * 2 - 1)
         self.decay = nn.Parameter(torch.tensor(2.0))
         self.wet = nn.Parameter(torch.tensor(-3.0))
 
     def impulse_response(self) -> torch.Tensor:
+        if self.free:
+            return torch.cat([self.noise.new_zeros(1), self.noise[1:]])
         t = torch.arange(self.n_samples, device=self.noise.device, dtype=self.noise.dtype) / self.sample_rate
         ir = self.noise * torch.exp(-F.softplus(self.decay) * t * 20.0) * torch.sigmoid(self.wet)
         return torch.cat([ir.new_zeros(1), ir[1:]])
