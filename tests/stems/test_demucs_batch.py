@@ -6,28 +6,19 @@ import random
 import numpy as np
 import pytest
 from conftest import SR, song
-from test_demucs import SOURCES, save_repo, tiny_htdemucs
 
 from covermill import stems
 from covermill.errors import ModelLoadingError, ParameterError
 from covermill.stems import demucs_apply
 from covermill.stems.cache import cache_key
 
+from .conftest import SOURCES, save_repo, tiny_htdemucs
+
 pytest.importorskip("demucs")
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.usefixtures("one_thread")]
 
 #: batched vs apply_model, in units of the normalised mix (std 1): float rounding of batched kernels only
 ATOL = 1e-5
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
