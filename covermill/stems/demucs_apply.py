@@ -16,6 +16,11 @@ time and the song-long output stays on ``mix``'s device, so memory still does no
 the song beyond the output itself; a model call that runs out of GPU memory is retried with
 half the segments (in order, so the output is unchanged).
 
+:func:`iter_apply_batched_many` (and :func:`apply_batched_many`) does the same for several songs
+at once: the segments of all of them share the model calls (a song's partial last batch is
+filled with the next song's segments), and each song's output is reassembled on its own, equal
+to ``apply_model``'s for that song. :func:`apply_batched` is its one-song case.
+
 :func:`load_checkpoint` unpickles a demucs checkpoint with ``torch.load(weights_only=True)``,
 allowing only demucs's model classes and :class:`fractions.Fraction` besides torch's own tensor
 types; :class:`SafeLocalRepo` plugs it into demucs's local repo (file lookup, checksum, bags).
