@@ -164,6 +164,97 @@ def random_htdemucs_repo(folder: Path) -> None:
     (folder / "random_htdemucs.yaml").write_text("models: ['00000000']\n")
 
 
+MEMORY_MINUTES = (5, 20, 60)
+#: input + 4 stems, float32 stereo at 44.1 kHz: the memory any in-memory separation needs, MiB per minute
+UNAVOIDABLE_MIB_PER_MIN = 5 * 2 * 4 * SR * 60 / 2**20
+
+
+def synth_song(path: Path, minutes: float, *, block_s: float = 10.0) -> Path:
+    """``minutes`` of seeded stereo 44.1 kHz 16-bit WAV (chords, bass, clicks, noise), written block by block."""
+    rng = np.random.default_rng(0)
+    n_block = int(block_s * SR)
+    t = np.arange(n_block) / SR
+    with sf.SoundFile(str(path), "w", samplerate=SR, channels=2, subtype="PCM_16") as f:
+        for _ in range(int(np.ceil(minutes * 60 / block_s))):
+            root = 110 * 2 ** (rng.integers(0, 12) / 12)
+            y = sum(0.08 * np.sin(2 * np.pi * root * r * t + rng.uniform(0, 6)) for r in (1, 1.25, 1.5, 2, 3))
+            y = y + 0.15 * np.sin(2 * np.pi * root / 2 * t)
+            clicks = np.zeros(n_block)
+            clicks[:: SR // 2] = 0.6
+            y = y + np.convolve(clicks, np.exp(-np.arange(800) / 80), mode="same")
+            stereo = np.stack([y, y]) + 0.02 * rng.standard_normal((2, n_block))
+            f.write((0.5 * stereo).T.astype(np.float32))
+    return path
+
+
+def tiny_htdemucs_repo(folder: Path) -> None:
+    """The tests' tiny HTDemucs (2 s segments) as model ``tiny`` in a demucs local repo: memory, not quality."""
+    import torch
+    from demucs.htdemucs import HTDemucs
+    from demucs.states import get_state, save_with_checksum
+
+    torch.manual_seed(0)
+    model = HTDemucs(sources=["drums", "bass", "other", "vocals"], channels=8, depth=4, t_layers=1, t_heads=1,
+                     bottom_channels=0, dconv_comp=4, segment=2)
+    args, kwargs = model._init_args_kwargs
+    save_with_checksum({"klass": HTDemucs, "args": args, "kwargs": kwargs, "state": get_state(model, None)},
+                       folder / "71170000.th")
+    (folder / "tiny.yaml").write_text("models: ['71170000']\n")
+
+
+def peak_rss_mib(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
+    """(peak RSS MiB, wall seconds) of ``cmd`` run under ``/usr/bin/time -v``."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    return int(m.group(1)) / 1024, wall
+
+
+def memory(minutes=MEMORY_MINUTES, *, demucs_minutes=MEMORY_MINUTES, keep: Path | None = None) -> str:
+    """Peak RSS of ``covermill stems`` (a fresh process each) on synthesized songs of ``minutes``; Markdown."""
+    import tempfile
+
+    rows, per = [], {}
+    with tempfile.TemporaryDirectory(dir=keep) as tmp:
+        tmp = Path(tmp)
+        base = [sys.executable, "-m", "covermill.cli", "stems", "--no-cache", "--format", "wav"]
+        configs = {"dsp": ["--separator", "dsp"]}
+        if demucs_minutes:
+            tiny_htdemucs_repo(tmp)
+            configs["demucs, tiny HTDemucs, CPU"] = ["--separator", "demucs", "--model", "tiny", "--model-dir",
+                                                     str(tmp), "--device", "cpu"]
+        idle, _ = peak_rss_mib([sys.executable, "-c", "import covermill.cli, numpy, scipy, librosa, soundfile"])
+        for m in sorted({*minutes, *demucs_minutes}):
+            song = synth_song(tmp / f"song_{m:g}min.wav", m)
+            for label, extra in configs.items():
+                if m not in (demucs_minutes if label.startswith("demucs") else minutes):
+                    continue
+                # one torch thread: on a shared 2-core machine torch's default threads run 4x slower
+                env = {"OMP_NUM_THREADS": "1"} if label.startswith("demucs") else None
+                peak, wall = peak_rss_mib([*base, str(song), "-o", str(tmp / "out"), *extra], env)
+                shutil.rmtree(tmp / "out", ignore_errors=True)
+                per.setdefault(label, []).append((m, peak))
+                unavoidable = m * UNAVOIDABLE_MIB_PER_MIN
+                rows.append(f"| {label} | {m:g} min | {peak:.0f} MiB | {unavoidable:.0f} MiB | "
+                            f"{peak / unavoidable:.2f} | {wall:.0f} s |")
+                print(rows[-1], flush=True)
+            song.unlink()
+    lines = ["| separator | song | peak RSS | input + 4 stems (float32) | ratio | wall |", "|---|---:|---:|---:|---:|---:|",
+             *rows, "", "Growth of the peak with the song's length (least-squares slope over the lengths), against "
+             f"the unavoidable {UNAVOIDABLE_MIB_PER_MIN:.0f} MiB per minute (input + 4 stems, float32 stereo):", ""]
+    for label, pts in per.items():
+        x, y = np.array(pts).T
+        slope = float(np.polyfit(x, y, 1)[0]) if len(pts) > 1 else float("nan")
+        lines.append(f"- {label}: {slope:.0f} MiB per minute of audio "
+                     f"({slope / UNAVOIDABLE_MIB_PER_MIN:.2f}x the unavoidable)")
+    lines += ["", f"Interpreter and libraries alone (imports only): {idle:.0f} MiB peak RSS."]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", type=Path, help="markdown file to update between the bench:stems markers")
@@ -171,7 +262,14 @@ def main(argv=None) -> int:
     ap.add_argument("--model-dir", type=Path, help="Demucs checkpoints (rows for Demucs when found)")
     ap.add_argument("--demucs-seconds", type=float, default=20.0,
                     help="audio for the speed of a full-size random-weight HTDemucs (0: skip)")
+    ap.add_argument("--memory", action="store_true",
+                    help="only the memory section: peak RSS of `covermill stems` on 5/20/60-minute songs")
+    ap.add_argument("--minutes", type=float, nargs="+", default=list(MEMORY_MINUTES), help="song lengths for --memory")
+    ap.add_argument("--demucs-minutes", type=float, nargs="*", default=list(MEMORY_MINUTES),
+                    help="song lengths for --memory with the tiny Demucs on CPU (none: DSP only)")
     args = ap.parse_args(argv)
+    if args.memory:
+        return memory_main(args)
     if not TRACK.is_dir():
         sys.exit(f"{TRACK}: missing; the benchmark needs ../shared beside the repository")
 
@@ -238,6 +336,30 @@ def main(argv=None) -> int:
         else:
             doc = doc.rstrip("\n") + f"\n\n## Stem separation\n\n{block}\n"
         args.write.write_text(doc, encoding="utf-8")
+    return 0
+
+
+def memory_main(args) -> int:
+    from _markdown import write_section
+
+    table = memory(args.minutes, demucs_minutes=args.demucs_minutes)
+    minutes = " ".join(f"{m:g}" for m in args.minutes)
+    demucs_minutes = " ".join(f"{m:g}" for m in args.demucs_minutes)
+    text = "\n".join([
+        f"Command: `.venv/bin/python bench/bench_stems.py --memory --minutes {minutes} --demucs-minutes "
+        f"{demucs_minutes} --write docs/BENCHMARKS.md`",
+        "",
+        "Peak resident memory (`/usr/bin/time -v`, whole process) of `covermill stems SONG -o DIR --no-cache` "
+        "(decode, separate, write 4 float32 WAV stems) on synthesized stereo 44.1 kHz 16-bit WAV songs; the "
+        "tiny HTDemucs is the tests' (2 s segments, random weights; memory, not quality) on one torch thread; "
+        f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPU cores, "
+        f"{time.strftime('%Y-%m-%d')}.",
+        "",
+        table,
+    ])
+    print(text)
+    if args.write:
+        write_section(args.write, "stems_memory", text, heading="Stem separation: memory on long songs")
     return 0
 
 

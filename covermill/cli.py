@@ -163,10 +163,13 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: s
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Stem cache folder shared by all renders (default $COVERMILL_CACHE_DIR/stems or the user cache).")
 @click.option("--session", is_flag=True, help="Also save an Audacity review session per render (one at a time).")
+@click.option("--separate-first/--no-separate-first", default=None,
+              help="Demucs: separate all songs first, their segments pooled into shared model calls, into the "
+                   "stem cache (default: only when Demucs runs on CUDA).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def batch(folder: Path, recipe_names: tuple[str, ...], out_dir: Path, workers: int, memory_limit: str | None,
           scheduler: str | None, retry_failed: bool, separator: str, cache_dir: Path | None, session: bool,
-          quiet: bool) -> None:
+          separate_first: bool | None, quiet: bool) -> None:
     """Render every song in FOLDER with every recipe; resumable (OUT/manifest.jsonl)."""
     from rich.console import Console
     from rich.progress import (
@@ -195,7 +198,8 @@ def batch(folder: Path, recipe_names: tuple[str, ...], out_dir: Path, workers: i
     with bar:
         summary = run_batch(folder, list(recipe_names), out_dir, workers=workers, memory_limit=memory_limit,
                             scheduler=scheduler, retry_failed=retry_failed, separator=separator,
-                            cache_dir=cache_dir, session=session, progress=callback)
+                            cache_dir=cache_dir, session=session, progress=callback,
+                            separate_first_pass=separate_first)
     table = Table(title=f"{out_dir / 'manifest.jsonl'}")
     for col in ("song", "recipe", "status", "seconds"):
         table.add_column(col)

@@ -11,6 +11,17 @@ task. A rerun skips pairs already ``ok`` whose ``qa.json`` exists, and retries f
 when asked. A song that fails is recorded and the batch goes on. Each render writes its
 files atomically, and stale staging folders of an interrupted run are removed at start,
 so a batch killed at any moment leaves no half-written file once rerun.
+
+Separating first (:func:`separate_first`): when the separator is Demucs, the songs not yet in
+the stem cache can be separated before the render tasks start, in the calling process, the
+segments of several songs pooled into the same model calls
+(:meth:`covermill.stems.demucs.DemucsSeparator.iter_separate_many`), and written to the stem
+cache under the keys the renders look up; the render tasks then find their stems there. One
+process then feeds the GPU full batches, instead of every worker loading the model and
+separating its own song. ``separate_first_pass=None`` (the default) does it when the separator resolves to Demucs on
+CUDA; ``True`` whenever it resolves to Demucs (on a CPU it only serialises the separations);
+``False`` never. A song that fails to load or separate there is left to its render task, which
+records the failure as before.
 """
 
 from __future__ import annotations
@@ -137,6 +148,80 @@ def run_job(job: Job, separator: str = "auto", cache_dir: str | None = None, ses
     return record
 
 
+def separate_first(songs: Iterable[str | os.PathLike], *, separator: str = "auto",
+                   cache_dir: str | os.PathLike | None = None, force: bool = False) -> dict[str, int]:
+    """Put the Demucs stems of ``songs`` into the stem cache, their segments pooled across songs.
+
+    Only when ``separator`` resolves to Demucs, and (unless ``force``) runs on CUDA. Songs are
+    loaded as the renders load them (:func:`covermill.audio.load_audio` at the working rate) and
+    keyed with :func:`covermill.stems.cache.cache_key`, so a render of the same song finds the
+    entry; songs already in the cache are skipped. Never raises: a song that cannot be loaded is
+    skipped (its render reports it), and an error during separation ends this pass (the
+    remaining songs are separated by their render tasks). Returns counts: ``separated``,
+    ``cached`` (already there), ``skipped`` (not loadable, or the pass ended before them).
+    """
+    from collections import deque
+
+    from ..audio import load_audio
+    from ..constants import WORK_SR
+    from ..stems import resolve
+    from ..stems.cache import StemCache, cache_key
+    from ..stems.demucs import DemucsSeparator
+
+    songs = list(dict.fromkeys(str(s) for s in songs))
+    counts = {"separated": 0, "cached": 0, "skipped": 0}
+    try:
+        sep = resolve(separator)
+        if not isinstance(sep, DemucsSeparator):
+            log.info("separate-first: separator %s is not Demucs; the renders separate", sep.name)
+            return {**counts, "skipped": len(songs)}
+        device = sep._device()
+        if not force and not str(device).startswith("cuda"):
+            log.info("separate-first: Demucs runs on %s; the renders separate in parallel instead", device)
+            return {**counts, "skipped": len(songs)}
+        sep.load()
+    except Exception as exc:  # a bad separator or model is reported by every render task
+        log.warning("separate-first skipped: %s", exc)
+        return {**counts, "skipped": len(songs)}
+    cache = StemCache(cache_dir)
+    keys: deque = deque()
+
+    def items():
+        for song in songs:
+            try:
+                mix = load_audio(song, sr=WORK_SR)
+            except Exception as exc:
+                log.info("separate-first: skipping %s (%s)", song, exc)
+                counts["skipped"] += 1
+                continue
+            key = cache_key(mix, sr=WORK_SR, sep=sep)
+            if cache.path(key).is_file():
+                counts["cached"] += 1
+                continue
+            keys.append((song, key))
+            yield mix, WORK_SR
+
+    t0 = time.perf_counter()
+    try:
+        for parts in sep.iter_separate_many(items()):
+            song, key = keys.popleft()
+            cache.put(key, parts)
+            counts["separated"] += 1
+            log.info("separate-first: %s -> %s", song, cache.path(key))
+    except Exception as exc:
+        log.warning("separate-first stopped (%s: %s); the render tasks separate the remaining songs",
+                    type(exc).__name__, exc)
+    counts["skipped"] = len(songs) - counts["separated"] - counts["cached"]
+    log.info("separate-first: %s in %.1f s on %s (batch of %d segments)", counts, time.perf_counter() - t0,
+             device, sep._batch(device))
+    sep.model_ = None
+    if str(device).startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()  # the GPU memory goes back before the workers start
+    return counts
+
+
 def write_index(out: Path, records: list[dict[str, Any]]) -> Path:
     """``OUT/index.html``: one row per render with status, tempo, verdict and a link to its report."""
     import html
@@ -210,6 +295,7 @@ def run_batch(
     cache_dir: str | os.PathLike | None = None,
     session: bool = False,
     progress: ProgressCallback | None = None,
+    separate_first_pass: bool | None = None,
 ) -> BatchSummary:
     """Render every song in ``folder`` with every recipe into ``out`` (see module docstring).
 
@@ -217,7 +303,9 @@ def run_batch(
     :func:`covermill.stems.cache.default_cache_dir`), so a song rendered with several
     recipes is separated once. ``session=True`` also saves an Audacity review session per
     render; Audacity's script pipes are one per user, so those renders run one at a time.
-    ``OUT/index.html`` links every render's report.
+    ``OUT/index.html`` links every render's report. ``separate_first_pass``: see
+    :func:`separate_first` (``None``: when the separator is Demucs on CUDA; ``True``: whenever it
+    is Demucs; ``False``: never).
     """
     if not recipes:
         raise ParameterError("name at least one recipe (--recipe NAME_OR_FILE)")
@@ -247,6 +335,9 @@ def run_batch(
     state = {"total": len(jobs), "done": skipped, "failed": sum(1 for j in jobs if records.get(j.key, {}).get("status") == "failed" and j not in todo), "todo": len(todo)}
     if progress:
         progress({**state, "event": "start"})
+    if todo and separate_first_pass is not False:
+        separate_first([job.song for job in todo], separator=separator, cache_dir=cache_dir,
+                       force=bool(separate_first_pass))
     if todo:
         from distributed import as_completed
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ from ..audio import check_audio, resample, to_stereo
 from ..constants import STEM_NAMES
 from ..errors import BackendUnavailableError, ModelLoadingError, ParameterError
 from . import register
-from .demucs_apply import apply_batched, safe_local_repo
+from .demucs_apply import apply_batched, iter_apply_batched_many, safe_local_repo
 
 log = logging.getLogger(__name__)
 
@@ -237,13 +238,14 @@ class DemucsSeparator:
             raise ParameterError(f"device={self.device!r} but no CUDA device is available; use --device cpu")
         return self.device
 
-    def separate(self, y: np.ndarray, *, sr: int) -> dict[str, np.ndarray]:
-        """Separate ``(channels, n)`` audio; returns the model's stems (at least :data:`STEM_NAMES`),
-        each float32 ``(channels, n)`` at ``sr``."""
+    def _batch(self, device) -> int:
+        return self.batch_size or (CUDA_BATCH if str(device).startswith("cuda") else CPU_BATCH)
+
+    def _prepare(self, model, y: np.ndarray, sr: int):
+        """``(context, normalised mix tensor (1, C, n) at the model's rate or None for silence)``."""
         import torch
 
         y = check_audio(y, sr)
-        model = self.load()
         channels, n = y.shape
         if channels > 2:
             raise ParameterError(f"audio has {channels} channels; downmix to stereo first (covermill.audio.to_stereo)")
@@ -251,17 +253,25 @@ class DemucsSeparator:
         x = resample(x, sr_in=sr, sr_out=model.samplerate)
         ref = x.mean(axis=0)
         mean, std = float(ref.mean()), float(ref.std())
-        sources = list(model.sources)
+        context = (y, sr, x.shape, mean, std)
         if std < 1e-8:  # silence: nothing to separate (and nothing to normalise by)
-            out = np.zeros((len(sources), *x.shape), np.float32)
+            return context, None
+        x = x - mean  # a new array: x may be the caller's y
+        x /= std
+        return context, torch.from_numpy(x)[None]
+
+    def _finish(self, model, context, est) -> dict[str, np.ndarray]:
+        """The stems of one song from the model's output ``est`` (sources, C, n) (``None``: silence)."""
+        y, sr, shape, mean, std = context
+        channels, n = y.shape
+        sources = list(model.sources)
+        if est is None:
+            out = np.zeros((len(sources), *shape), np.float32)
         else:
-            mix = torch.from_numpy((x - mean) / std)[None]
-            device = self._device()
-            batch = self.batch_size or (CUDA_BATCH if str(device).startswith("cuda") else CPU_BATCH)
-            with torch.inference_mode():
-                est = apply_batched(model, mix, batch_size=batch, shifts=self.shifts, split=self.split,
-                                    overlap=self.overlap, segment=self.segment, device=device)[0]
-            out = est.cpu().numpy() * std + mean / len(sources)
+            out = est.cpu().numpy()
+            out *= std
+            out += mean / len(sources)
+        del est
         stems: dict[str, np.ndarray] = {}
         for i, name in enumerate(sources):
             s = resample(out[i], sr_in=model.samplerate, sr_out=sr)
@@ -269,7 +279,64 @@ class DemucsSeparator:
             if s.shape[0] != channels:  # mono in: mono stems
                 s = s.mean(axis=0, keepdims=True) if channels == 1 else np.repeat(s, channels, axis=0)
             stems[name] = np.ascontiguousarray(s, dtype=np.float32)
+        del out
         if self.residual == "other":
-            stems["other"] = (stems["other"] + (y - sum(stems.values()))).astype(np.float32)
+            rest = y.copy()
+            for stem in stems.values():
+                rest -= stem
+            stems["other"] += rest
         order = [*STEM_NAMES, *[s for s in sources if s not in STEM_NAMES]]
         return {name: stems[name] for name in order}
+
+    def separate(self, y: np.ndarray, *, sr: int) -> dict[str, np.ndarray]:
+        """Separate ``(channels, n)`` audio; returns the model's stems (at least :data:`STEM_NAMES`),
+        each float32 ``(channels, n)`` at ``sr``."""
+        import torch
+
+        model = self.load()
+        context, mix = self._prepare(model, y, sr)
+        est = None
+        if mix is not None:
+            device = self._device()
+            with torch.inference_mode():
+                est = apply_batched(model, mix, batch_size=self._batch(device), shifts=self.shifts, split=self.split,
+                                    overlap=self.overlap, segment=self.segment, device=device)[0]
+            del mix
+        return self._finish(model, context, est)
+
+    def iter_separate_many(self, items: Iterable[tuple[np.ndarray, int]]) -> Iterator[dict[str, np.ndarray]]:
+        """:meth:`separate` of every ``(y, sr)`` of ``items``, the segments of all songs pooled into
+        model calls of ``batch_size`` segments
+        (:func:`~covermill.stems.demucs_apply.iter_apply_batched_many`); yields each song's stems, in
+        order, as soon as they are done. Each song's stems equal :meth:`separate`'s within float
+        rounding; ``items`` is consumed lazily, so a generator of songs is separated with only
+        the songs of the current model calls in memory. A bad item (6 channels, NaN, ...)
+        raises when it is reached, after the stems of the items before it were yielded.
+        """
+        from collections import deque
+
+        model = self.load()
+        device = self._device()
+        pending: deque = deque()  # (context, has a mix), in input order
+
+        def mixes():
+            for y, sr in items:
+                context, mix = self._prepare(model, y, sr)
+                pending.append((context, mix is not None))
+                if mix is not None:
+                    yield mix
+
+        outputs = iter_apply_batched_many(model, mixes(), batch_size=self._batch(device), shifts=self.shifts,
+                                          split=self.split, overlap=self.overlap, segment=self.segment,
+                                          device=device)
+        for est in outputs:
+            while not pending[0][1]:  # silent songs before this one
+                yield self._finish(model, pending.popleft()[0], None)
+            yield self._finish(model, pending.popleft()[0], est[0])
+            del est
+        while pending:
+            yield self._finish(model, pending.popleft()[0], None)
+
+    def separate_many(self, items: Iterable[tuple[np.ndarray, int]]) -> list[dict[str, np.ndarray]]:
+        """:meth:`iter_separate_many` as a list (every song's stems held at once)."""
+        return list(self.iter_separate_many(items))

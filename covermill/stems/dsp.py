@@ -163,7 +163,8 @@ class DSPSeparator:
         n_fft, hop = self._params(sr)
         C, n = y.shape
         T = 1 + n // hop  # frames of a centred STFT
-        xp = np.pad(y, ((0, 0), (n_fft // 2, n_fft // 2)))
+        pad = n_fft // 2
+        n_padded = n + 2 * pad  # the signal zero-padded by n_fft // 2 each side (padded per block, not copied)
         win = librosa.filters.get_window("hann", n_fft, fftbins=True).astype(np.float32)
         fb = band_filters(sr=sr, n_fft=n_fft, n_bands=self.n_bands, linear_below_hz=self.linear_below_hz)
         back = (fb.T / np.maximum(fb.T.sum(axis=1, keepdims=True), 1e-12)).astype(np.float32)  # (F, bands)
@@ -172,24 +173,28 @@ class DSPSeparator:
         fb = fb.astype(np.float32)
 
         def stft(x: np.ndarray, t0: int, t1: int) -> np.ndarray:  # time-major: (..., frames, bins)
-            seg = x[..., t0 * hop : (t1 - 1) * hop + n_fft]
+            a, b = t0 * hop - pad, (t1 - 1) * hop + n_fft - pad  # the block's span of x, padded with zeros
+            seg = x[..., max(a, 0) : min(b, n)]
+            if a < 0 or b > n:
+                seg = np.pad(seg, [(0, 0)] * (seg.ndim - 1) + [(max(-a, 0), max(b - n, 0))])
             frames = np.lib.stride_tricks.sliding_window_view(seg, n_fft, axis=-1)[..., ::hop, :] * win
             return scipy.fft.rfft(frames, axis=-1)
 
         blocks = [(t0, min(T, t0 + _BLOCK)) for t0 in range(0, T, _BLOCK)]
-        mid = xp.mean(axis=0)
+        mid = y.mean(axis=0)
         M = np.empty((fb.shape[0], T), np.float32)
         for t0, t1 in blocks:
             M[:, t0:t1] = fb @ (np.abs(stft(mid, t0, t1)) ** 2).T
+        del mid
         mh_b, mp_b, v_b = self.band_masks(M, sr=sr, n_fft=n_fft)
 
         freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
         w_low = _raised_cosine(freqs, self.bass_hz, 2 * self.bass_hz).astype(np.float32)
         w_band = ((1.0 - w_low) * _raised_cosine(freqs, self.vocal_max_hz, 2 * self.vocal_max_hz)).astype(np.float32)
         names = STEM_NAMES[:-1]  # vocals, drums, bass; other is the remainder
-        out = np.zeros((len(names), C, xp.shape[1]), np.float32)
+        out = np.zeros((len(names), C, n_padded), np.float32)
         def synthesize(t0: int, t1: int) -> np.ndarray:  # windowed frames of the masked stems, (3, C, Tc, n_fft)
-            X = stft(xp, t0, t1)  # (C, Tc, F)
+            X = stft(y, t0, t1)  # (C, Tc, F)
             drums = (mp_b[:, t0:t1].T @ back_t) * covered  # (Tc, F)
             harmonic = 1.0 - drums  # margins leave a residual: the harmonic side takes it
             v = v_b[:, t0:t1].T @ back_t
@@ -212,7 +217,7 @@ class DSPSeparator:
                     _overlap_add(out, fut.result(), start * hop, hop)
             for start, fut in pending:
                 _overlap_add(out, fut.result(), start * hop, hop)
-        wss = np.zeros((1, 1, xp.shape[1]), np.float32)
+        wss = np.zeros((1, 1, n_padded), np.float32)
         _overlap_add(wss, np.broadcast_to(win**2, (1, 1, T, n_fft)), 0, hop)
         norm = wss[0, 0, n_fft // 2 : n_fft // 2 + n]
         norm = np.where(norm > 1e-6, norm, 1.0)

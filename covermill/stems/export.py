@@ -7,13 +7,33 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..audio import load_audio, save_audio
+import numpy as np
+import soundfile as sf
+
+from ..audio import load_audio
 from ..constants import WORK_SR
 from ..errors import OutputError
+from ..fsutil import atomic_path
 from . import resolve
 from .cache import StemCache, separate_cached
 
 log = logging.getLogger(__name__)
+#: samples per write: a song-long stem is written without a song-long transposed or clipped copy
+WRITE_BLOCK = 1 << 20
+
+
+def write_stem(path: Path, audio: np.ndarray, *, sr: int, fmt: str) -> Path:
+    """Write ``(channels, n)`` float32 ``audio`` atomically, block by block: ``wav`` as 32-bit float
+    (as is), ``flac`` as 24-bit PCM clipped to ±1; the same file :func:`covermill.audio.save_audio`
+    writes, without its song-long copies (``channels x n`` transposed, clipped)."""
+    subtype = "FLOAT" if fmt == "wav" else "PCM_24"
+    with atomic_path(path) as tmp:
+        with sf.SoundFile(str(tmp), "w", samplerate=sr, channels=audio.shape[0], format=fmt.upper(),
+                          subtype=subtype) as f:
+            for i in range(0, audio.shape[1], WRITE_BLOCK):
+                block = audio[:, i:i + WRITE_BLOCK].T
+                f.write(np.clip(block, -1.0, 1.0) if fmt == "flac" else block)
+    return path
 
 
 def separate_file(
@@ -46,12 +66,7 @@ def separate_file(
     parts, hit = separate_cached(sep, mix, sr=sr, cache=cache)
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name, audio in parts.items():
-        path = out / f"{name}.{fmt}"
-        if fmt == "wav":
-            save_audio(path, audio, sr=sr, subtype="FLOAT", clip="none")
-        else:
-            save_audio(path, audio, sr=sr, subtype="PCM_24", clip="clamp")
-        paths[name] = path
+    for name in list(parts):
+        paths[name] = write_stem(out / f"{name}.{fmt}", parts[name], sr=sr, fmt=fmt)
     log.info("separated %s with %s into %s", song, sep.name, out)
     return {"separator": sep.name, "cache_hit": hit, "stems": paths}

@@ -12,43 +12,10 @@ from covermill.constants import STEM_NAMES
 from covermill.errors import ModelLoadingError, ParameterError
 from covermill.stems import demucs as backend
 
+from .conftest import SOURCES, save_repo
+
 pytest.importorskip("demucs")
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-SOURCES = ["drums", "bass", "other", "vocals"]
-
-
-def tiny_htdemucs(sources=SOURCES, seed=0):
-    import torch
-    from demucs.htdemucs import HTDemucs
-
-    torch.manual_seed(seed)
-    return HTDemucs(sources=list(sources), channels=8, depth=4, t_layers=1, t_heads=1, bottom_channels=0,
-                    dconv_comp=4, segment=2)
-
-
-def save_repo(folder, name="tiny", sources=SOURCES, sig="abcd1234", seed=0):
-    """Write a demucs local repo: ``<sig>-<sha256[:8]>.th`` + ``<name>.yaml``, as demucs saves them."""
-    from demucs.states import get_state, save_with_checksum
-
-    model = tiny_htdemucs(sources, seed)
-    args, kwargs = model._init_args_kwargs
-    package = {"klass": type(model), "args": args, "kwargs": kwargs, "state": get_state(model, None, half=False)}
-    folder.mkdir(parents=True, exist_ok=True)
-    save_with_checksum(package, folder / f"{sig}.th")
-    (folder / f"{name}.yaml").write_text(f"models: ['{sig}']\n")
-    return next(folder.glob(f"{sig}-*.th"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny model runs fastest on one thread (and the test machine is shared)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.usefixtures("one_thread")]
 
 
 @pytest.fixture(scope="module")

@@ -6,28 +6,19 @@ import random
 import numpy as np
 import pytest
 from conftest import SR, song
-from test_demucs import SOURCES, save_repo, tiny_htdemucs
 
 from covermill import stems
 from covermill.errors import ModelLoadingError, ParameterError
 from covermill.stems import demucs_apply
 from covermill.stems.cache import cache_key
 
+from .conftest import SOURCES, save_repo, tiny_htdemucs
+
 pytest.importorskip("demucs")
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.usefixtures("one_thread")]
 
 #: batched vs apply_model, in units of the normalised mix (std 1): float rounding of batched kernels only
 ATOL = 1e-5
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +165,73 @@ def test_non_package_checkpoint_is_refused(tmp_path):
     (tmp_path / "plain.yaml").write_text("models: ['plain0000']\n")
     with pytest.raises(ModelLoadingError, match="not a demucs model package"):
         stems.get("demucs", model="plain", model_dir=tmp_path).load()
+
+
+def _songs(mix):
+    """Normalised mixes of different lengths: 3 and 5 segments, one shorter than a segment (1.3 s), 4.05 s."""
+    return [mix[..., : 3 * SR], mix, mix[..., SR: int(2.3 * SR)].contiguous(), mix[..., : int(4.05 * SR)]]
+
+
+def test_many_songs_pool_their_segments_and_equal_apply_model(model, mix, monkeypatch):
+    songs = _songs(mix)
+    calls = []
+    forward = model.forward
+    monkeypatch.setattr(model, "forward", lambda x: calls.append(x.shape[0]) or forward(x))
+    outs = demucs_apply.apply_batched_many(model, songs, batch_size=4, device="cpu")
+    # 2 + 5 + 1 + 3 = 11 segments in 3 calls of up to 4 (one song at a time: 1 + 2 + 1 + 1 = 5 calls)
+    assert calls == [4, 4, 3]
+    monkeypatch.setattr(model, "forward", forward)
+    assert len(outs) == len(songs)
+    for x, out in zip(songs, outs, strict=True):
+        ref = reference(model, x)
+        assert out.shape == ref.shape == (1, 4, 2, x.shape[-1])
+        np.testing.assert_allclose(out.numpy(), ref.numpy(), atol=ATOL, rtol=0)
+
+
+def test_many_songs_stream_from_a_generator(model, mix):
+    songs = _songs(mix)
+    taken = []
+
+    def feed():
+        for i, x in enumerate(songs):
+            taken.append(i)
+            yield x
+
+    outputs = demucs_apply.iter_apply_batched_many(model, feed(), batch_size=2, device="cpu")
+    first = next(outputs)
+    assert taken == [0]  # the first song's 2 segments fill a call: out before the next song is read
+    np.testing.assert_allclose(first.numpy(), reference(model, songs[0]).numpy(), atol=ATOL, rtol=0)
+    assert len(list(outputs)) == len(songs) - 1 and taken == [0, 1, 2, 3]
+
+
+def test_many_songs_with_shifts_and_a_bag_equal_apply_model_per_song(mix, monkeypatch):
+    from demucs.apply import BagOfModels
+
+    bag = BagOfModels([tiny_htdemucs(seed=0), tiny_htdemucs(seed=1)], weights=[[1, 0.5, 1, 2], [1, 1, 0.25, 1]])
+    bag.eval()
+    songs = [mix[..., : 3 * SR], mix[..., : int(1.2 * SR)], mix[..., SR: int(3.6 * SR)]]
+    offsets = [10611, 2373, 0, 22050, 17, 4000, 22049, 999, 12345, 54, 321, 7]  # 3 songs x 2 models x 2 shifts
+    monkeypatch.setattr(random, "randint", lambda a, b, it=iter(offsets * 2): next(it))
+    outs = demucs_apply.apply_batched_many(bag, songs, batch_size=3, shifts=2, device="cpu")
+    for x, out in zip(songs, outs, strict=True):  # apply_model draws per song in the same order
+        np.testing.assert_allclose(out.numpy(), reference(bag, x, shifts=2).numpy(), atol=ATOL, rtol=0)
+
+
+def test_separate_many_equals_separate(repo, rng):
+    sep = stems.get("demucs", model="tiny", model_dir=repo, device="cpu", batch_size=4)
+    items = [(song(bars=3)[:, : 5 * SR], SR), (np.zeros((2, 3 * SR), np.float32), SR),  # silence
+             (song(bars=2, seed=3)[:1, : int(1.5 * SR)], SR),  # mono, shorter than a segment
+             (0.1 * rng.standard_normal((2, 4 * 8000)).astype(np.float32), 8000)]
+    originals = [y.copy() for y, _ in items]
+    many = sep.separate_many(items)
+    assert len(many) == len(items)
+    assert all(np.array_equal(y, o) for (y, _), o in zip(items, originals, strict=True))  # inputs untouched
+    for (y, sr), got in zip(items, many, strict=True):
+        want = sep.separate(y, sr=sr)
+        assert list(got) == list(want)
+        for name in want:
+            assert got[name].shape == y.shape and got[name].dtype == np.float32
+            np.testing.assert_allclose(got[name], want[name], atol=ATOL)
+        np.testing.assert_allclose(sum(got.values()), y, atol=1e-5)  # stems sum to the mix
+    with pytest.raises(ParameterError, match="6 channels"):
+        sep.separate_many([items[0], (np.zeros((6, SR), np.float32), SR)])
