@@ -58,7 +58,7 @@ def active_runs(loudness_db: np.ndarray, *, silence_db: float, pad: int = ACTIVE
     min_gap = 2 * pad if min_gap is None else min_gap
     edges = np.flatnonzero(np.diff(np.concatenate([[0], loud.astype(np.int8), [0]])))
     runs: list[list[int]] = []
-    for s, e in zip(edges[::2], edges[1::2]):
+    for s, e in zip(edges[::2], edges[1::2], strict=True):
         s, e = max(0, int(s) - pad), min(len(loud), int(e) + pad)
         if runs and s - runs[-1][1] < min_gap:
             runs[-1][1] = e

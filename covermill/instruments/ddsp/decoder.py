@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from ...errors import ParameterError
-
 from .config import DDSPConfig
 from .synth import Reverb, exp_sigmoid, filtered_noise, harmonic_synth, remove_above_nyquist, upsample
 
@@ -146,4 +145,4 @@ def _runs(mask: torch.Tensor, offset: int) -> list[tuple[int, int, bool]]:
     if len(m) == 0:
         return []
     cuts = [0, *(np.flatnonzero(m[1:] != m[:-1]) + 1).tolist(), len(m)]
-    return [(offset + a, offset + b, bool(m[a])) for a, b in zip(cuts[:-1], cuts[1:])]
+    return [(offset + a, offset + b, bool(m[a])) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
