@@ -20,6 +20,9 @@ from ..parametric import octave_shift
 from . import store
 from .train import fill_unvoiced
 
+#: crepe's hop for transfer: 320 samples at 16 kHz, 50 looks per second (see :class:`DDSPInstrument`).
+TRANSFER_CREPE_HOP = 320
+
 
 class DDSPInstrument:
     """A trained instrument in ``folder`` (``instrument.json`` + ``model.safetensors``); loads on first use.
@@ -28,12 +31,19 @@ class DDSPInstrument:
     instrument was trained with. Features take the fast path of
     :func:`~covermill.instruments.features.extract_controls` (f0 only on non-silent runs; crepe's
     fast network and decoding), within 50 cents of the exact path on voiced frames;
-    ``exact_f0=True`` analyses every frame with the published trackers. ``crepe_hop`` (e.g.
-    ``320``: crepe at 50 frames/s, interpolated) trades a little accuracy for about 2x less crepe time.
+    ``exact_f0=True`` analyses every frame with the published trackers.
+
+    ``crepe_hop`` (samples at 16 kHz) is how often crepe looks; f0 is interpolated in log
+    frequency to the model's frame rate between looks. The default, :data:`TRANSFER_CREPE_HOP`
+    (50 looks/s), halves crepe's time -- what brings a 3-minute transfer with crepe tiny past
+    5x realtime on 2 cores -- at the cost measured in ``docs/BENCHMARKS.md`` (raw pitch
+    accuracy unchanged at 0.990/0.995 on vocadito and NightOwl; voicing false alarm 0.150 ->
+    0.140 and 0.105 -> 0.137). ``None`` looks at every model frame. A hop that is not a
+    multiple of the model's hop falls back to every frame.
     """
 
     def __init__(self, folder: str | os.PathLike, *, f0_method: str | None = None, device: str = "cpu",
-                 seed: int = 0, exact_f0: bool = False, crepe_hop: int | None = None) -> None:
+                 seed: int = 0, exact_f0: bool = False, crepe_hop: int | None = TRANSFER_CREPE_HOP) -> None:
         self.folder = Path(folder)
         self.name = self.folder.name
         self.f0_method = f0_method
@@ -91,9 +101,12 @@ class DDSPInstrument:
             raise ParameterError(f"time_ratio={time_ratio} must be > 0")
         cfg = self.config
         method = self.f0_method or cfg.f0_method
-        controls = extract_controls(y, sr=sr, f0_method=method, hop_length=FEATURE_SR // cfg.frame_rate,
-                                    device=self.device, exact=self.exact_f0,
-                                    crepe_hop=self.crepe_hop if method == "crepe" else None)
+        hop = FEATURE_SR // cfg.frame_rate
+        crepe_hop = self.crepe_hop
+        if method != "crepe" or self.exact_f0 or crepe_hop is None or crepe_hop % hop:
+            crepe_hop = None
+        controls = extract_controls(y, sr=sr, f0_method=method, hop_length=hop, device=self.device,
+                                    exact=self.exact_f0, crepe_hop=crepe_hop)
         n_out = int(round(y.shape[1] / time_ratio))
         n_frames = int(np.ceil(n_out / sr * cfg.frame_rate)) + 1
         if time_ratio != 1.0 or len(controls) < n_frames:
