@@ -188,16 +188,30 @@ def render(
             app.stop()
 
 
+class _Deferred(Future):
+    """A job of :class:`_Inline`: it runs, in the caller's thread, when its result is first asked for."""
+
+    def __init__(self, fn, args, kwargs) -> None:
+        super().__init__()
+        self._call = (fn, args, kwargs)
+
+    def result(self, timeout=None):
+        if self._call is not None:
+            fn, args, kwargs = self._call
+            self._call = None
+            try:
+                self.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # delivered below, as a pool would
+                self.set_exception(exc)
+        return super().result(timeout)
+
+
 class _Inline(Executor):
-    """An executor that runs each job at once, in the caller's thread (``render(parallel=False)``)."""
+    """An executor for ``render(parallel=False)``: each job runs in the caller's thread when its
+    result is needed, so its time counts in the stage that waits for it (as a render in turn)."""
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
-        future: Future = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # delivered by .result(), as a pool would
-            future.set_exception(exc)
-        return future
+        return _Deferred(fn, args, kwargs)
 
 
 def _render(song, recipe, out_dir, *, separator, separator_params, cache_dir, recipe_root, progress, sr, excerpt,
