@@ -296,6 +296,7 @@ def run_batch(
     session: bool = False,
     progress: ProgressCallback | None = None,
     separate_first_pass: bool | None = None,
+    render_threads: bool | None = None,
 ) -> BatchSummary:
     """Render every song in ``folder`` with every recipe into ``out`` (see module docstring).
 
@@ -305,7 +306,9 @@ def run_batch(
     render; Audacity's script pipes are one per user, so those renders run one at a time.
     ``OUT/index.html`` links every render's report. ``separate_first_pass``: see
     :func:`separate_first` (``None``: when the separator is Demucs on CUDA; ``True``: whenever it
-    is Demucs; ``False``: never).
+    is Demucs; ``False``: never). ``render_threads``: whether each render runs its independent
+    stages side by side on threads (``render(parallel=...)``); ``None`` lets a local cluster whose
+    workers leave cores idle use them, and renders in turn otherwise.
     """
     if not recipes:
         raise ParameterError("name at least one recipe (--recipe NAME_OR_FILE)")
@@ -343,7 +346,8 @@ def run_batch(
 
         client, cluster = _client(workers=workers, memory_limit=memory_limit, scheduler=scheduler)
         # one local worker leaves cores idle: let each render use them; more workers fill them already
-        parallel = scheduler is None and workers < (os.cpu_count() or 1)
+        parallel = render_threads if render_threads is not None else (
+            scheduler is None and workers < (os.cpu_count() or 1))
         try:
             futures = [client.submit(run_job, job, separator, str(cache_dir), session, parallel,
                                      key=f"render-{i}-{_slug(job.song)[-40:]}", pure=False)
