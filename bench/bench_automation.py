@@ -63,7 +63,8 @@ def main(argv=None) -> int:
     demo = load_audio(REPO / "examples" / "lets_go_fishin.ogg")
     if args.only_batch:  # keep the mixer and Rubber Band text already in the file
         old = args.write.read_text() if args.write and args.write.exists() else ""
-        start, end = old.find("<!-- bench:automation -->"), old.find("### Batch")
+        start = old.find("<!-- bench:automation -->")
+        end = old.find("### Batch\n", start)
         if start < 0 or end < 0:
             ap.error("--only-batch needs --write FILE holding an earlier automation section")
         kept = [ln for ln in old[start + len("<!-- bench:automation -->"): end].splitlines()
