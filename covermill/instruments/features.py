@@ -10,6 +10,7 @@ import numpy as np
 
 from ..audio import resample
 from ..errors import BackendUnavailableError, ParameterError
+from .pyin import pyin
 
 #: Analysis rate and hop for control features (DDSP uses 16 kHz; 62.5 frames/s here).
 FEATURE_SR = 16000
@@ -299,10 +300,8 @@ def crepe_f0(
 
 
 def _pyin(mono: np.ndarray, *, fmin: float, fmax: float, hop_length: int) -> tuple[np.ndarray, np.ndarray]:
-    f0, voiced, _ = librosa.pyin(
-        mono, fmin=fmin, fmax=fmax, sr=FEATURE_SR, frame_length=2048, hop_length=hop_length,
-        resolution=0.25, n_thresholds=50, center=True,
-    )
+    f0, voiced, _ = pyin(mono, fmin=fmin, fmax=fmax, sr=FEATURE_SR, frame_length=2048, hop_length=hop_length,
+                         resolution=0.25, n_thresholds=50, center=True)
     return f0, voiced
 
 
@@ -328,8 +327,9 @@ def extract_controls(
 ) -> Controls:
     """f0, voicing and A-weighted loudness of ``(channels, n)`` audio at ``16000 / hop_length`` frames/s.
 
-    ``f0_method="pyin"`` (default): probabilistic YIN (Mauch & Dixon 2014, ``librosa.pyin``)
-    at 16 kHz with a 0.25-semitone grid. ``f0_method="crepe"``: :func:`crepe_f0`
+    ``f0_method="pyin"`` (default): probabilistic YIN (Mauch & Dixon 2014) at 16 kHz with a
+    0.25-semitone grid; :func:`covermill.instruments.pyin.pyin` decodes ``librosa.pyin``'s
+    path about 10x faster. ``f0_method="crepe"``: :func:`crepe_f0`
     (torchcrepe, Viterbi, periodicity as voicing). Frames quieter than ``silence_db`` are
     unvoiced either way.
 
