@@ -65,6 +65,19 @@ def test_stretch_lands_on_target_bpm(source, target):
     assert abs(estimate_tempo(out, sr=SR) - target) / target < 0.02
 
 
+def test_formant_option_is_dropped_only_where_it_changes_nothing():
+    """Without a pitch shift Rubber Band ignores formant preservation, so stretch() skips its cost."""
+    import pedalboard
+
+    x = song(bars=2)
+    n_out = round(x.shape[1] / 0.9)
+    direct = pedalboard.time_stretch(x, float(SR), stretch_factor=0.9, preserve_formants=True)[:, :n_out]
+    np.testing.assert_array_equal(stretch(x, sr=SR, time_ratio=0.9)[:, : direct.shape[1]], direct)
+    shifted = stretch(x, sr=SR, time_ratio=0.9, semitones=3)
+    plain = stretch(x, sr=SR, time_ratio=0.9, semitones=3, preserve_formants=False)
+    assert np.abs(shifted - plain).max() > 1e-3  # with a pitch shift the option is kept, and it matters
+
+
 def test_tempo_ratio_rules():
     assert tempo_ratio(120.0, bpm_delta=-15) == pytest.approx(105 / 120)
     assert tempo_ratio(120.0, ratio=0.9) == 0.9
