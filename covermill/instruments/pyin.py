@@ -159,7 +159,7 @@ def banded_viterbi(prob: np.ndarray, transition: np.ndarray) -> np.ndarray:
     return _banded_viterbi(log_prob, log_trans, log_p_init, lo, hi, log_zero)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)  # other stems' work goes on beside it
 def _banded_viterbi(log_prob, log_trans, log_p_init, lo, hi, log_zero):  # pragma: no cover (numba)
     n_steps, n_states = log_prob.shape
     value = log_prob[0] + log_p_init

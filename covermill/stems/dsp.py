@@ -5,7 +5,7 @@ so the stereo image is kept; the STFT, masking and inverse STFT stream over bloc
 so working memory beyond the stems stays a few MB):
 
 1. **drums**: harmonic/percussive soft masks from median filtering (Fitzgerald 2010,
-   ``librosa.decompose.hpss``) -> the percussive share.
+   ``librosa.decompose.hpss``, computed by :func:`covermill.kernels.hpss`) -> the percussive share.
 2. **bass**: the harmonic share below a crossover (full below ``bass_hz``, raised-cosine
    fade to zero at ``2 * bass_hz``).
 3. **vocals**: in the harmonic share above the crossover and below ``vocal_max_hz``, the
@@ -29,6 +29,7 @@ import scipy.fft
 from ..audio import check_audio
 from ..constants import STEM_NAMES
 from ..errors import ParameterError
+from ..kernels import hpss
 from . import register
 
 
@@ -146,7 +147,7 @@ class DSPSeparator:
         """``(harmonic, percussive, vocal)`` soft masks on the band grid, from the mid band power ``M``."""
         if self.hpss_margin < 1:
             raise ParameterError(f"hpss_margin={self.hpss_margin} must be >= 1")
-        mh_b, mp_b = librosa.decompose.hpss(M, kernel_size=self.kernel_size, margin=self.hpss_margin, mask=True, power=1.0)
+        mh_b, mp_b = hpss(M, kernel_size=self.kernel_size, margin=self.hpss_margin, mask=True, power=1.0)
         v_b = repet_sim_mask(M * mh_b, width=self._frames(self.repet_width_s, sr, n_fft),
                              window=self._frames(self.repet_window_s, sr, n_fft), margin=self.vocal_margin)
         return mh_b.astype(np.float32), mp_b.astype(np.float32), v_b.astype(np.float32)

@@ -1,0 +1,52 @@
+"""covermill.kernels: the running median and HPSS equal scipy's and librosa's results exactly."""
+
+import librosa
+import numpy as np
+import pytest
+import scipy.ndimage
+from conftest import song
+
+from covermill.kernels import hpss, median_filter_axis
+
+
+@pytest.mark.parametrize("size", [1, 3, 31])
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_running_median_equals_scipy(size, axis, rng):
+    x = rng.random((70, 90)).astype(np.float32)
+    x[:, ::5] = 0.5  # ties
+    x[::7] = 0.0  # whole rows of one value
+    x[3, 10:40] = np.arange(30)[::-1]  # monotone runs
+    shape = [1, 1]
+    shape[axis] = size
+    want = scipy.ndimage.median_filter(x, size=shape, mode="reflect")
+    got = median_filter_axis(x, size, axis=axis)
+    assert got.dtype == x.dtype and got.shape == x.shape
+    np.testing.assert_array_equal(got, want)
+
+
+def test_window_longer_than_the_row_and_other_shapes(rng):
+    x = rng.standard_normal((3, 4, 5))
+    for axis in range(3):
+        shape = [1, 1, 1]
+        shape[axis] = 9
+        np.testing.assert_array_equal(median_filter_axis(x, 9, axis=axis),
+                                      scipy.ndimage.median_filter(x, size=shape, mode="reflect"))
+
+
+def test_even_size_and_nan_fall_back_to_scipy(rng):
+    x = rng.random((20, 30))
+    np.testing.assert_array_equal(median_filter_axis(x, 4), scipy.ndimage.median_filter(x, size=(1, 4), mode="reflect"))
+    x[2, 3] = np.nan
+    np.testing.assert_array_equal(median_filter_axis(x, 5), scipy.ndimage.median_filter(x, size=(1, 5), mode="reflect"))
+    with pytest.raises(ValueError, match="size"):
+        median_filter_axis(x, 0)
+
+
+@pytest.mark.parametrize("kw", [{}, {"kernel_size": (17, 31), "margin": (1.0, 3.0)}, {"mask": True, "power": 1.0}])
+def test_hpss_equals_librosa(kw):
+    x = song(bars=2)[0]
+    D = librosa.stft(x)
+    for ours, theirs in zip(hpss(D, **kw), librosa.decompose.hpss(D, **kw), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    harm, perc = hpss(np.abs(D), **kw)  # magnitudes in, magnitudes (or masks) out
+    assert not np.iscomplexobj(harm) and np.all(perc >= 0)
