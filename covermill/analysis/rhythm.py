@@ -4,7 +4,8 @@ A render analyses the original and the cover several times over (the tempo rule,
 similarity, cover detection). Beat tracking and CQT chroma are the slow parts and depend only
 on the mono 22.05 kHz analysis signal, so :func:`track_beats` and :func:`cqt_chroma` remember
 their last few results keyed by a hash of that signal's samples: the same song is tracked
-once per process, whichever module asks.
+once per process, whichever module asks. A result being computed is waited for, not computed
+again, so :func:`prefetch` can start both on an executor while other work goes on.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import librosa
@@ -33,11 +35,14 @@ class Beats:
 
 
 class _ContentMemo:
-    """A small thread-safe LRU of results keyed by an array's content (blake2b of its bytes)."""
+    """A small thread-safe LRU of results keyed by an array's content (blake2b of its bytes).
+
+    A key being computed holds a future: a second caller waits for the first one's result.
+    """
 
     def __init__(self, maxsize: int = 6) -> None:
         self.maxsize = maxsize
-        self._items: OrderedDict = OrderedDict()
+        self._items: OrderedDict[tuple, Future] = OrderedDict()
         self._lock = threading.Lock()
 
     @staticmethod
@@ -47,15 +52,23 @@ class _ContentMemo:
 
     def get(self, key: tuple, compute: Callable[[], object]):
         with self._lock:
-            if key in self._items:
+            future = self._items.get(key)
+            owner = future is None
+            if owner:
+                future = self._items[key] = Future()
+                while len(self._items) > self.maxsize:
+                    self._items.popitem(last=False)
+            else:
                 self._items.move_to_end(key)
-                return self._items[key]
-        value = compute()
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.maxsize:
-                self._items.popitem(last=False)
-        return value
+        if owner:
+            try:
+                future.set_result(compute())
+            except BaseException as exc:
+                with self._lock:
+                    if self._items.get(key) is future:
+                        del self._items[key]  # a failure is not remembered
+                future.set_exception(exc)
+        return future.result()
 
     def clear(self) -> None:
         with self._lock:
@@ -86,6 +99,13 @@ def cqt_chroma(y: np.ndarray, *, sr: int, hop_length: int = 2 * HOP) -> np.ndarr
     chroma = _CHROMA.get(key, lambda: librosa.feature.chroma_cqt(y=mono, sr=ANALYSIS_SR, hop_length=hop_length,
                                                                   norm=None))
     return chroma.copy()
+
+
+def prefetch(y: np.ndarray, *, sr: int, submit: Callable) -> list[Future]:
+    """Start ``y``'s beats and chroma with ``submit`` (an executor's ``submit``) so that later
+    beat-synchronous features find them computed, or being computed, in the memo."""
+    mono = analysis_mono(y, sr=sr)
+    return [submit(track_beats, mono, sr=ANALYSIS_SR), submit(cqt_chroma, mono, sr=ANALYSIS_SR)]
 
 
 def refine_period(onset: np.ndarray, period_frames: float, *, n_beats: int = 8, search: float = 0.06) -> float:

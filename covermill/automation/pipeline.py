@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import instruments, stems
 from ..analysis import cover as cover_qa
-from ..analysis.rhythm import estimate_tempo
+from ..analysis.rhythm import estimate_tempo, prefetch
 from ..analysis.similarity import cover_similarity
 from ..audio import load_audio, save_audio
 from ..constants import MIN_DURATION_S, WORK_SR
@@ -326,6 +326,7 @@ def _render_stages(pool: Executor, song: Path, recipe: Recipe, out: Path, mix: n
         checked = not (silent or cover_silent)
         genre_after = pool.submit(_genre_probabilities, cover, sr=sr) if checked else None
         if checked:
+            prefetch(cover, sr=sr, submit=pool.submit)  # the cover's beats beside its chroma
             sim = cover_similarity(mix, cover, sr=sr)
             cover_check, feats = _cover_check(features_job.result(), cover, sr=sr)
         else:

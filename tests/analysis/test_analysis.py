@@ -53,3 +53,51 @@ def test_beats_and_chroma_are_computed_once_per_signal(monkeypatch):
     c1 = rhythm.cqt_chroma(y, sr=SR)
     c1[:] = -1.0  # callers get copies: the remembered chroma is unchanged
     assert np.all(rhythm.cqt_chroma(mono22, sr=rhythm.ANALYSIS_SR) >= 0)
+
+
+def test_memo_waits_for_a_result_being_computed_and_forgets_failures():
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from covermill.analysis.rhythm import _ContentMemo
+
+    memo = _ContentMemo(maxsize=2)
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def slow():
+        calls.append(1)
+        started.set()
+        release.wait(5)
+        return "value"
+
+    key = memo.key(np.zeros(4))
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(memo.get, key, slow)
+        started.wait(5)
+        second = pool.submit(memo.get, key, slow)  # arrives while the first is computing
+        release.set()
+        assert first.result(5) == second.result(5) == "value"
+    assert len(calls) == 1
+
+    def boom():
+        raise RuntimeError("bad signal")
+
+    bad = memo.key(np.ones(4))
+    with pytest.raises(RuntimeError, match="bad signal"):
+        memo.get(bad, boom)
+    assert memo.get(bad, lambda: "retried") == "retried"  # the failure was not kept
+
+
+def test_prefetch_fills_the_memo_for_later_callers(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from covermill.analysis import rhythm
+
+    y = click_track(100.0, 6.0)
+    rhythm._BEATS.clear()
+    rhythm._CHROMA.clear()
+    with ThreadPoolExecutor(2) as pool:
+        beats, chroma = (f.result() for f in rhythm.prefetch(y, sr=SR, submit=pool.submit))
+    monkeypatch.setattr(rhythm, "_track", lambda *a: pytest.fail("beats tracked twice"))
+    assert rhythm.track_beats(y, sr=SR) is beats
+    np.testing.assert_array_equal(rhythm.cqt_chroma(y, sr=SR), chroma)
