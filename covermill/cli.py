@@ -92,6 +92,8 @@ def _separator_params(separator: str, model: str, model_dir: Path | None, device
 @click.option("--stretcher", type=click.Choice(["pedalboard", "pyrubberband"]), default="pedalboard", show_default=True,
               help="Rubber Band binding for tempo/key changes.")
 @click.option("--excerpt", metavar="START:SECONDS", help="Render only SECONDS of the song from START (s), e.g. 30:20.")
+@click.option("--draft", is_flag=True,
+              help="Quick listening: Rubber Band's faster R2 engine for the tempo/key change (recipe tempo.quality).")
 @click.option("--soundfont", type=click.Path(path_type=Path), default=None,
               help="A .sf2 soundfont for MIDI re-voiced stems (replaces the recipe's and the default FluidR3 GM).")
 @click.option("--instruments-dir", type=click.Path(path_type=Path), default=None,
@@ -103,7 +105,7 @@ def _separator_params(separator: str, model: str, model_dir: Path | None, device
               help="Also save OUT/session.aup3, an Audacity project for review (needs Audacity; Xvfb if no display).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; print only the output paths.")
 def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: str, model_dir: Path | None,
-           device: str, cache_dir: Path | None, no_cache: bool, stretcher: str, excerpt: str | None,
+           device: str, cache_dir: Path | None, no_cache: bool, stretcher: str, excerpt: str | None, draft: bool,
            soundfont: Path | None, instruments_dir: Path | None, mixer: str, session: bool, quiet: bool) -> None:
     """Render SONG as a cover following a recipe."""
     from .automation.pipeline import check_out_dir
@@ -114,6 +116,8 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: s
     check_out_dir(out_dir)
     span = _parse_excerpt(excerpt) if excerpt else None
     recipe = load_recipe(recipe_name)
+    if draft:
+        recipe = recipe.model_copy(update={"tempo": recipe.tempo.model_copy(update={"quality": "draft"})})
     root = Path(recipe_name).parent if Path(recipe_name).suffix in (".yaml", ".yml") else None
     kw = dict(separator=separator, separator_params=_separator_params(separator, model, model_dir, device),
               cache_dir=None if no_cache else (cache_dir or default_cache_dir()), recipe_root=root, excerpt=span,

@@ -52,6 +52,16 @@ def check_outputs(out, *, silent=False):
     return qa, cover
 
 
+def test_draft_render_uses_r2_and_says_so(tmp_path, quick_recipe):
+    src = write(tmp_path / "song.wav", song(bars=4), SR)
+    out = tmp_path / "draft"
+    result = run("render", src, "-r", quick_recipe, "-o", out, "--draft", "-q")
+    assert result.exit_code == 0, result.output
+    qa, cover = check_outputs(out)
+    assert "quality: draft" in (out / "recipe.yaml").read_text()  # the written recipe reproduces the render
+    assert qa["tempo"]["ratio"] == 0.9 and abs(cover.shape[0] - round(song(bars=4).shape[1] / 0.9)) <= 2
+
+
 @pytest.mark.parametrize(
     "name,sr,channels",
     [("8k mono.wav", 8000, 1), ("96k six channels.flac", 96000, 6), ("Ünïcødé 'quoted' \"song\".wav", SR, 2)],

@@ -94,7 +94,8 @@ def stretch_kept(
         return np.zeros((2, n_out), np.float32), {}
     used = [b for b in recipe.buses if np.any(sends[b])]
     stacked = np.concatenate([main, *[sends[b] for b in used]], axis=0)
-    stretched = stretch(stacked, sr=sr, time_ratio=time_ratio, semitones=semitones, engine=stretcher)
+    stretched = stretch(stacked, sr=sr, time_ratio=time_ratio, semitones=semitones, engine=stretcher,
+                        high_quality=recipe.tempo.quality == "high")
     fit = lambda a: sum_stems([a], length=n_out)  # noqa: E731  (the stretcher may be a sample off)
     return fit(stretched[:2]), {b: fit(stretched[2 + 2 * i : 4 + 2 * i]) for i, b in enumerate(used)}
 

@@ -311,7 +311,8 @@ def _render_stages(pool: Executor, song: Path, recipe: Recipe, out: Path, mix: n
             centred = process_stem(source, sr=sr, spec=spec.model_copy(update={"pan": 0.0, "gain_db": 0.0}),
                                    root=recipe_root)
             if spec.action != "revoice":
-                centred = stretch(centred, sr=sr, time_ratio=ratio, semitones=semitones, engine=stretcher)
+                centred = stretch(centred, sr=sr, time_ratio=ratio, semitones=semitones, engine=stretcher,
+                                  high_quality=recipe.tempo.quality == "high")
             for_session[name] = (sum_stems([centred], length=n_out), spec)
 
     with clock.stage("master"):

@@ -138,6 +138,9 @@ class Tempo(_Strict):
     ratio: float | None = Field(None, ge=0.5, le=2.0, description="cover tempo / source tempo")
     genre_range: bool | None = Field(
         None, description="move the tempo into the target genre's typical range (see docs/genres.md)")
+    quality: Literal["high", "draft"] = Field(
+        "high", description="Rubber Band engine for the kept stems: high = R3 (finer), draft = R2 (about 4x faster, "
+                            "for quick listening while a recipe is tuned)")
 
     @model_validator(mode="after")
     def _one_of(self) -> Tempo:

@@ -78,6 +78,22 @@ def test_formant_option_is_dropped_only_where_it_changes_nothing():
     assert np.abs(shifted - plain).max() > 1e-3  # with a pitch shift the option is kept, and it matters
 
 
+def test_recipe_tempo_quality_picks_the_engine():
+    from covermill.automation.mixer import stretch_kept
+    from covermill.recipes import Recipe
+
+    x = song(bars=2)
+    draft = Recipe(name="d", stems={"drums": {"action": "keep"}}, tempo={"ratio": 0.9, "quality": "draft"})
+    main, _ = stretch_kept({"drums": x}, recipe=draft, sr=SR, n_in=x.shape[1], time_ratio=0.9)
+    panned = process_stem(x, sr=SR, spec=draft.stem("drums"))  # pan law and gain, as the mixer applies them
+    np.testing.assert_allclose(main, stretch(panned, sr=SR, time_ratio=0.9, high_quality=False), atol=1e-6)
+    high_recipe = Recipe(name="h", stems={"drums": {"action": "keep"}}, tempo={"ratio": 0.9})
+    high, _ = stretch_kept({"drums": x}, recipe=high_recipe, sr=SR, n_in=x.shape[1], time_ratio=0.9)
+    assert np.abs(high - main).max() > 1e-3  # R3 by default, a different engine
+    with pytest.raises(ValueError, match="quality"):
+        Recipe(name="d", tempo={"quality": "fast"})
+
+
 def test_tempo_ratio_rules():
     assert tempo_ratio(120.0, bpm_delta=-15) == pytest.approx(105 / 120)
     assert tempo_ratio(120.0, ratio=0.9) == 0.9
