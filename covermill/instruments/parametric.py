@@ -17,6 +17,7 @@ import scipy.signal
 
 from ..audio import check_audio
 from ..errors import ParameterError
+from . import _synth_kernels as _kernels
 from .features import Controls, extract_controls, retime
 from .timbre import Timbre, load_builtin_timbres
 
@@ -64,9 +65,7 @@ def _smooth_gate(gate: np.ndarray, *, sr: int, attack_ms: float, release_ms: flo
     # Separate attack and release by filtering up- and down-going parts with their own poles.
     a_att = np.exp(-1.0 / max(1.0, attack_ms * 1e-3 * sr))
     a_rel = np.exp(-1.0 / max(1.0, release_ms * 1e-3 * sr))
-    rising = scipy.signal.lfilter([1 - a_att], [1, -a_att], gate)
-    falling = scipy.signal.lfilter([1 - a_rel], [1, -a_rel], gate)
-    return np.where(gate > 0, rising, np.minimum(falling, 1.0)).astype(np.float32)
+    return _kernels.smooth_gate(np.ascontiguousarray(gate, np.float32), float(a_att), float(a_rel))
 
 
 class ParametricInstrument:
@@ -84,36 +83,21 @@ class ParametricInstrument:
             raise ParameterError(f"sr={sr} must be positive")
         n_frames = len(controls)
         frame_pos = np.arange(n_frames) / controls.frame_rate * sr
-        pos = np.arange(n_samples)
+        pos = np.arange(n_samples, dtype=np.float64)
         f0 = np.interp(pos, frame_pos, controls.f0_hz).astype(np.float32)
         gate = np.interp(pos, frame_pos, controls.voiced).astype(np.float32)
         gate = (gate > 0.5).astype(np.float32)
         if not gate.any():
             return np.zeros(n_samples, np.float32)
-        # hold f0 through unvoiced gaps so the release tail keeps its pitch
-        if (f0 > 0).any():
-            last = np.maximum.accumulate(np.where(f0 > 0, pos, 0))
-            f0 = np.where(f0 > 0, f0, f0[last])
-            first = np.argmax(f0 > 0)
-            f0[:first] = f0[first]
+        f0 = _kernels.hold_f0(f0)  # through unvoiced gaps, so that the release tail keeps its pitch
         loud = np.interp(pos, frame_pos, controls.loudness_db).astype(np.float32)
         env = _smooth_gate(gate, sr=sr, attack_ms=t.attack_ms, release_ms=t.release_ms)
         amp = (10.0 ** (loud / 20.0)).astype(np.float32) * env
         if t.vibrato_cents > 0:
-            vib = 2.0 ** (t.vibrato_cents / 1200.0 * np.sin(2 * np.pi * t.vibrato_hz * pos / sr))
-            f0 = f0 * vib.astype(np.float32)
-        phase = (2 * np.pi * np.cumsum(f0.astype(np.float64)) / sr) % (2 * np.pi)
+            f0 = _kernels.vibrato(f0, float(sr), float(t.vibrato_hz), float(t.vibrato_cents))
         # loudness in [0, 1] over this stem drives brightness: louder = flatter slope
         lo, hi = np.percentile(loud[gate > 0], [5, 95])
-        level = np.clip((loud - lo) / max(hi - lo, 1e-3), 0.0, 1.0)
-        slope_db = t.tilt_db_per_harmonic + t.brightness_db * (0.5 - level)  # per harmonic
-        if t.pitch_tilt_db_per_octave:
-            octaves = np.log2(np.maximum(f0, 1.0) / t.range_hz[0]).astype(np.float32)
-            slope_db = np.maximum(slope_db + t.pitch_tilt_db_per_octave * octaves, 0.0)
-        out = np.zeros(n_samples, np.float32)
-        active = np.flatnonzero(amp > 1e-6)  # synthesize only where the instrument sounds
-        if active.size:
-            out[active] = self._harmonics(phase[active], f0[active], slope_db[active], sr=sr) * amp[active]
+        out = self._harmonics(f0, amp, loud, loud_range=(lo, hi), sr=sr)
         if t.noise_share > 0:
             rng = np.random.default_rng(self.seed)
             lo_hz, hi_hz = t.noise_band_hz
@@ -125,29 +109,29 @@ class ParametricInstrument:
             out = scipy.signal.sosfilt(body_filter(t.body, sr=sr), out)
         return out.astype(np.float32)
 
-    def _harmonics(self, phase: np.ndarray, f0: np.ndarray, slope_db: np.ndarray, *, sr: int) -> np.ndarray:
-        """Sum of band-limited harmonics, by the Chebyshev recurrence (no per-harmonic ``sin``).
+    def _harmonics(self, f0: np.ndarray, amp: np.ndarray, loud: np.ndarray, *, loud_range: tuple[float, float],
+                   sr: int) -> np.ndarray:
+        """Band-limited harmonics of ``f0`` times ``amp``, by the Chebyshev recurrence (no per-harmonic ``sin``).
 
-        ``sin(k p) = 2 cos(p) sin((k-1) p) - sin((k-2) p)``; harmonic ``k`` has amplitude
-        ``r**(k-1) / sqrt(k)`` (``r`` from the spectral slope), the even/odd balance, and is
-        dropped wherever ``k * f0`` reaches Nyquist.
+        The phase is the running sum of ``f0``. ``sin(k p) = 2 cos(p) sin((k-1) p) - sin((k-2) p)``;
+        harmonic ``k`` has amplitude ``r**(k-1) / sqrt(k)`` (``r`` from the spectral slope), the
+        even/odd balance, and is dropped wherever ``k * f0`` reaches Nyquist. The slope (dB per
+        harmonic) flattens by ``brightness_db`` from the quietest to the loudest ``loud`` (clipped
+        to ``loud_range``) and steepens by ``pitch_tilt_db_per_octave`` per octave of ``f0`` above
+        ``range_hz[0]`` (flattens below it, down to 0).
+        Samples where ``amp <= 1e-6`` stay silent. One compiled pass (numba) over blocks of samples,
+        in float32 like the numpy version it replaced (``oscillator_bank`` in ``_synth_kernels``).
         """
         t = self.timbre
-        two_cos = (2.0 * np.cos(phase)).astype(np.float32)
-        s_prev = np.zeros_like(two_cos)
-        s_k = np.sin(phase).astype(np.float32)
-        ratio = (10.0 ** (-slope_db / 20.0)).astype(np.float32)
-        amp = np.ones_like(two_cos)
         even = np.float32(10.0 ** (t.even_gain_db / 20.0))
-        limit = np.float32(sr / 2) / np.maximum(f0, 1.0)  # highest harmonic below Nyquist
-        out = np.zeros_like(two_cos)
-        for k in range(1, t.n_harmonics + 1):
-            if k > 1:
-                s_prev, s_k = s_k, two_cos * s_k - s_prev
-                amp *= ratio
-            weight = amp * np.float32((even if k % 2 == 0 else 1.0) / np.sqrt(k))
-            out += np.where(k < limit, weight * s_k, 0.0)
-        return out
+        weights = np.array([np.float32((even if k % 2 == 0 else 1.0) / np.sqrt(k))
+                            for k in range(1, t.n_harmonics + 1)], np.float32)
+        lo, hi = loud_range
+        return _kernels.oscillator_bank(
+            np.ascontiguousarray(f0, np.float32), np.ascontiguousarray(amp, np.float32),
+            np.ascontiguousarray(loud, np.float32), weights, float(sr), float(lo), float(max(hi - lo, 1e-3)),
+            float(t.tilt_db_per_harmonic), float(t.brightness_db), float(t.pitch_tilt_db_per_octave),
+            float(t.range_hz[0]))
 
     def revoice(self, y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float = 0.0) -> np.ndarray:
         """See :class:`~covermill.instruments.base.Instrument`. Output RMS matches the input stem's."""
