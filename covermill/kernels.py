@@ -1,4 +1,5 @@
-"""Numeric kernels that stems and analysis share: a fast exact running median and HPSS on it.
+"""Numeric kernels shared across packages: numba's ``jit`` as covermill uses it, a fast exact
+running median and HPSS on it.
 
 ``scipy.ndimage.median_filter`` is a general n-dimensional rank filter: it re-selects the
 median of every window from scratch. Harmonic/percussive separation only needs medians along
@@ -13,7 +14,16 @@ import numba
 import numpy as np
 import scipy.ndimage
 
-__all__ = ["median_filter_axis", "hpss"]
+__all__ = ["jit", "median_filter_axis", "hpss"]
+
+
+def jit(func):
+    """``numba.njit`` without the GIL, cached on disk; compiled on first use instead where numba
+    finds no writable folder for its cache (it refuses ``cache=True`` then)."""
+    try:
+        return numba.njit(cache=True, nogil=True)(func)
+    except RuntimeError:
+        return numba.njit(nogil=True)(func)
 
 
 def median_filter_axis(x: np.ndarray, size: int, axis: int = -1) -> np.ndarray:
@@ -38,7 +48,7 @@ def median_filter_axis(x: np.ndarray, size: int, axis: int = -1) -> np.ndarray:
     return np.moveaxis(out.reshape(moved.shape), -1, axis)
 
 
-@numba.njit(cache=True, nogil=True)
+@jit
 def _running_median(padded, size, out):  # pragma: no cover (numba)
     n_rows, n = out.shape
     half = size // 2

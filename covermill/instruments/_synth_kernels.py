@@ -14,18 +14,9 @@ songs and instruments measured.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-
-def jit(func):
-    """``numba.njit`` without the GIL, cached on disk; compiled on first use instead where numba
-    finds no writable folder for its cache (it refuses ``cache=True`` then)."""
-    try:
-        return numba.njit(cache=True, nogil=True)(func)
-    except RuntimeError:
-        return numba.njit(nogil=True)(func)
-
+from ..kernels import jit
 
 # fdlibm (k_sin.c, k_cos.c, e_rem_pio2.c)
 _INV_PIO2 = 6.36619772367581382433e-01

@@ -17,10 +17,11 @@ The YIN difference function and the parabolic refinement are librosa's own.
 from __future__ import annotations
 
 import librosa
-import numba
 import numpy as np
 import scipy.stats
 from librosa.core.pitch import _cumulative_mean_normalized_difference, _parabolic_interpolation
+
+from ..kernels import jit
 
 __all__ = ["pyin", "banded_viterbi"]
 
@@ -159,7 +160,7 @@ def banded_viterbi(prob: np.ndarray, transition: np.ndarray) -> np.ndarray:
     return _banded_viterbi(log_prob, log_trans, log_p_init, lo, hi, log_zero)
 
 
-@numba.njit(cache=True, nogil=True)  # other stems' work goes on beside it
+@jit  # without the GIL: other stems' work goes on beside it
 def _banded_viterbi(log_prob, log_trans, log_p_init, lo, hi, log_zero):  # pragma: no cover (numba)
     n_steps, n_states = log_prob.shape
     value = log_prob[0] + log_p_init

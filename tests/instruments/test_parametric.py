@@ -18,6 +18,7 @@ from covermill.instruments.parametric import (
     body_filter,
     octave_shift,
 )
+from covermill.kernels import jit
 
 NOTES = [62, 64, 66, 67, 69, 67, 66, 64]  # D major run, inside the sax's range
 
@@ -322,4 +323,4 @@ def test_kernels_compile_where_numba_cannot_cache(monkeypatch):
     monkeypatch.setattr(numba.core.caching.CacheImpl, "_locator_classes", [])
     with pytest.raises(RuntimeError, match="no locator"):
         numba.njit(cache=True)(_add_one)
-    assert _synth_kernels.jit(_add_one)(41) == 42
+    assert jit(_add_one)(41) == 42
