@@ -10,7 +10,7 @@ right channel.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -121,22 +121,29 @@ def _add_processed(group: dict[str, np.ndarray], main: np.ndarray, sends: dict[s
 
 
 def finish_mix(
-    stretched: tuple[np.ndarray, dict[str, np.ndarray]],
+    stretched: tuple[np.ndarray, dict[str, np.ndarray]] | Future,
     revoiced: dict[str, np.ndarray],
     *,
     recipe: Recipe,
     sr: int,
     root: str | Path | None = None,
+    n_out: int | None = None,
 ) -> np.ndarray:
     """Add the re-voiced stems (already at the cover tempo) to :func:`stretch_kept`'s output
-    and run every bus's effect chain once, adding it with its gain and pan."""
-    main, kept_sends = stretched
-    cover = main.copy()
-    n_out = cover.shape[1]
+    and run every bus's effect chain once, adding it with its gain and pan.
+
+    ``stretched`` may be a future of :func:`stretch_kept`'s output (give ``n_out`` then): the
+    re-voiced stems are processed while it is still being computed."""
+    if n_out is None:
+        stretched = stretched.result() if isinstance(stretched, Future) else stretched
+        n_out = stretched[0].shape[1]
+    voiced = np.zeros((2, n_out), np.float32)
     sends = {b: np.zeros((2, n_out), np.float32) for b in recipe.buses}
+    _add_processed(revoiced, voiced, sends, recipe=recipe, sr=sr, root=root)
+    main, kept_sends = stretched.result() if isinstance(stretched, Future) else stretched
+    cover = main + voiced
     for b, wet in kept_sends.items():
         sends[b] += wet
-    _add_processed(revoiced, cover, sends, recipe=recipe, sr=sr, root=root)
     for b, wet in sends.items():
         if not np.any(wet):
             continue

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .. import instruments, stems
 from ..analysis import cover as cover_qa
@@ -283,7 +284,9 @@ def _render_stages(pool: Executor, song: Path, recipe: Recipe, out: Path, mix: n
     if mixer != "audacity":
         stretch_job = pool.submit(stretch_kept, kept, recipe=recipe, sr=sr, n_in=n, time_ratio=ratio,
                                   semitones=semitones, stretcher=stretcher, root=recipe_root)
-    with clock.stage("revoice"):
+    # Beside the stretch, re-voicing keeps to one core: BLAS threads would only take the
+    # stretch's core (Rubber Band R3 is single-threaded and the longest job of the render).
+    with clock.stage("revoice"), threadpool_limits(1 if isinstance(pool, ThreadPoolExecutor) else None):
         revoiced: dict[str, np.ndarray] = {}
         notes: dict[str, Any] = {}
         for name in heard:
@@ -304,7 +307,7 @@ def _render_stages(pool: Executor, song: Path, recipe: Recipe, out: Path, mix: n
                                  voiced={k: (a, recipe.stem(k)) for k, a in revoiced.items()},
                                  time_ratio=ratio, semitones=semitones, n_out=n_out)
         else:
-            cover = finish_mix(stretch_job.result(), revoiced, recipe=recipe, sr=sr, root=recipe_root)
+            cover = finish_mix(stretch_job, revoiced, recipe=recipe, sr=sr, root=recipe_root, n_out=n_out)
         for name in heard if session else ():  # each stem on its own at the cover tempo, for review
             spec = recipe.stem(name)
             source = revoiced[name] if spec.action == "revoice" else parts[name]
