@@ -17,7 +17,9 @@ import logging
 import math
 import os
 import shutil
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -286,19 +288,28 @@ def _render_stages(pool: Executor, song: Path, recipe: Recipe, out: Path, mix: n
                                   semitones=semitones, stretcher=stretcher, root=recipe_root)
     # Beside the stretch, re-voicing keeps to one core: BLAS threads would only take the
     # stretch's core (Rubber Band R3 is single-threaded and the longest job of the render).
-    with clock.stage("revoice"), threadpool_limits(1 if isinstance(pool, ThreadPoolExecutor) else None):
+    side_by_side = isinstance(pool, ThreadPoolExecutor)
+    with clock.stage("revoice"), threadpool_limits(1 if side_by_side else None):
         revoiced: dict[str, np.ndarray] = {}
         notes: dict[str, Any] = {}
-        for name in heard:
-            if name in voices:
-                instrument = voices[name]
-                try:
-                    revoiced[name] = instrument.revoice(parts[name], sr=sr, time_ratio=ratio, semitones=semitones)
-                except NoNotesError as exc:
-                    warnings.append(f"stem {name!r}: {exc}")
-                    revoiced[name] = np.zeros((1, int(round(n / ratio))), np.float32)
-                if getattr(instrument, "midi_", None) is not None:
-                    notes[name] = instrument.midi_
+        names = [name for name in heard if name in voices]
+        distinct = len({id(voices[name]) for name in names}) == len(names)  # instruments keep per-call state
+        workers = min(len(names), os.cpu_count() or 1) if side_by_side and distinct else 1
+
+        def revoice(name: str):
+            try:
+                return voices[name].revoice(parts[name], sr=sr, time_ratio=ratio, semitones=semitones), None
+            except NoNotesError as exc:
+                return np.zeros((1, n_out), np.float32), f"stem {name!r}: {exc}"
+
+        with (ThreadPoolExecutor(workers, thread_name_prefix="covermill-revoice", initializer=_yield_to_stretch)
+              if workers > 1 else _Inline()) as voicing:
+            for name, job in [(name, voicing.submit(revoice, name)) for name in names]:
+                revoiced[name], warning = job.result()
+                if warning:
+                    warnings.append(warning)
+                if getattr(voices[name], "midi_", None) is not None:
+                    notes[name] = voices[name].midi_
     with clock.stage("mix"):
         if mixer == "audacity":
             from .audacity.mixer import mix as audacity_mix
@@ -391,6 +402,17 @@ def _render_stages(pool: Executor, song: Path, recipe: Recipe, out: Path, mix: n
     for w in warnings:
         log.warning(w)
     return result
+
+
+def _yield_to_stretch() -> None:
+    """Run this re-voicing thread at a lower priority (Linux: per-thread nice): beside it, the
+    Rubber Band stretch keeps a whole core, as it is single-threaded and the longest job."""
+    if sys.platform.startswith("linux"):
+        tid = threading.get_native_id()
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + 5))
+        except OSError:
+            pass
 
 
 def _original_features(mix: np.ndarray, *, sr: int) -> cover_qa.CoverFeatures:
