@@ -43,7 +43,7 @@ from ..recipes import Recipe, recipe_to_yaml
 from ..stems.cache import StemCache, separate_cached
 from .master import master
 from .mixer import audible, finish_mix, process_stem, stretch_kept, sum_stems
-from .report import render_report
+from .report import render_report, spectrogram_png
 from .tempo import stretch, tempo_ratio
 
 log = logging.getLogger(__name__)
@@ -310,6 +310,8 @@ def _render_stages(pool: Executor, song: Path, recipe: Recipe, out: Path, mix: n
                     warnings.append(warning)
                 if getattr(voices[name], "midi_", None) is not None:
                     notes[name] = voices[name].midi_
+    # drawn by whichever core the stretch leaves free
+    original_png = None if silent else pool.submit(spectrogram_png, mix, sr=sr, title="original")
     with clock.stage("mix"):
         if mixer == "audacity":
             from .audacity.mixer import mix as audacity_mix
@@ -387,7 +389,7 @@ def _render_stages(pool: Executor, song: Path, recipe: Recipe, out: Path, mix: n
                            cover=cover, beats_s=beats, app=get_audacity())
     with clock.stage("write"):
         report = pool.submit(render_report, original=mix, cover=cover, sr=sr, qa={**qa, "warnings": list(warnings)},
-                             features=feats)  # drawn while the audio is written
+                             features=feats, original_spectrogram=original_png)  # drawn while the audio is written
         _write_audio(out, cover=cover, parts=parts, recipe=recipe, sr=sr, texts={"report.html": report}, notes=notes)
     qa["stages"] = dict(clock.seconds)
     qa["warnings"] = list(warnings)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -28,9 +29,9 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _spectrogram_png(y: np.ndarray, *, sr: int, title: str) -> str:
-    """A 128-band mel spectrogram (dB) of the mono mix, at most ~1000 columns (about the
-    figure's width in pixels: more would be drawn and thrown away)."""
+def spectrogram_png(y: np.ndarray, *, sr: int, title: str) -> str:
+    """A 128-band mel spectrogram (dB) of the mono mix as base64 PNG, at most ~1000 columns
+    (about the figure's width in pixels: more would be drawn and thrown away)."""
     import librosa
     import librosa.display
     from matplotlib.figure import Figure
@@ -98,7 +99,8 @@ def _row(name: str, value: Any) -> str:
 
 
 def render_report(*, original: np.ndarray, cover: np.ndarray, sr: int, qa: dict[str, Any],
-                  features: tuple[cover_qa.CoverFeatures, cover_qa.CoverFeatures] | None = None) -> str:
+                  features: tuple[cover_qa.CoverFeatures, cover_qa.CoverFeatures] | None = None,
+                  original_spectrogram: str | Future | None = None) -> str:
     """The HTML text of a render's report (self-contained).
 
     Parameters
@@ -110,6 +112,9 @@ def render_report(*, original: np.ndarray, cover: np.ndarray, sr: int, qa: dict[
     features : (CoverFeatures, CoverFeatures), optional
         Cover-detection features of original and cover (computed when missing and both
         are audible; skipped for silence).
+    original_spectrogram : str or Future, optional
+        :func:`spectrogram_png` of the original, drawn earlier (the render draws it while the
+        kept stems are stretched); drawn here when missing.
     """
     audible = [float(np.max(np.abs(x))) >= 1e-5 if x.size else False for x in (original, cover)]
     if features is None and all(audible):
@@ -144,9 +149,12 @@ def render_report(*, original: np.ndarray, cover: np.ndarray, sr: int, qa: dict[
              f"<h1>covermill report: {html.escape(str(qa.get('song', '')))} as {html.escape(str(qa.get('recipe', '')))}</h1>",
              verdict, f"<table>{rows}</table>"]
     images = []
+    if isinstance(original_spectrogram, Future):
+        original_spectrogram = original_spectrogram.result()
     for title, y, loud in (("original", original, audible[0]), ("cover", cover, audible[1])):
         if loud:
-            images.append((f"Spectrogram of the {title}", _spectrogram_png(y, sr=sr, title=title)))
+            png = original_spectrogram if title == "original" and original_spectrogram else None
+            images.append((f"Spectrogram of the {title}", png or spectrogram_png(y, sr=sr, title=title)))
     if features is not None:
         a, b = features
         images.append(("Beat chroma", _chroma_png([("original", a.chroma), ("cover", b.chroma)])))

@@ -43,6 +43,21 @@ def test_report_is_self_contained(page):
     assert f"Qmax {check['qmax']}" in text
 
 
+def test_report_takes_the_original_spectrogram_drawn_earlier():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from covermill.automation.report import spectrogram_png
+
+    original = song(bars=4, seed=0, sr=SR)
+    with ThreadPoolExecutor(1) as pool:
+        early = pool.submit(spectrogram_png, original, sr=SR, title="original")
+        text = render_report(original=original, cover=original * 0.5, sr=SR, qa={"song": "s.wav", "cover": None},
+                             original_spectrogram=early)
+    pngs = IMG.findall(text)
+    assert len(pngs) == 4 and pngs[0] == early.result()  # the early drawing first; cover, chroma, recurrence
+    assert pngs[1] != pngs[0]
+
+
 def test_report_of_silence_has_no_images():
     silent = np.zeros((2, SR * 3), np.float32)
     text = render_report(original=silent, cover=silent, sr=SR, qa={"song": "s.wav", "cover": None})
