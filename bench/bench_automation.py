@@ -57,6 +57,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--write", type=Path)
     ap.add_argument("--songs", type=int, default=8)
+    ap.add_argument("--seconds", type=int, default=20, help="length of each batch song (an excerpt of the demo)")
     ap.add_argument("--only-batch", action="store_true", help="run the batch part only (keeps the rest of the section)")
     args = ap.parse_args(argv)
     lines = []
@@ -115,8 +116,8 @@ def main(argv=None) -> int:
         folder = Path(tmp) / "songs"
         folder.mkdir()
         for i in range(args.songs):
-            start = (i * 13 * SR) % (demo.shape[1] - 20 * SR)
-            save_audio(folder / f"song{i}.wav", demo[:, start : start + 20 * SR], sr=SR)
+            start = (i * 13 * SR) % (demo.shape[1] - args.seconds * SR)
+            save_audio(folder / f"song{i}.wav", demo[:, start : start + args.seconds * SR], sr=SR)
         results = {}
         for label, kw in (("LocalCluster, 1 worker", {"workers": 1, "render_threads": False}),
                           ("LocalCluster, 2 workers", {"workers": 2}),
@@ -141,7 +142,7 @@ def main(argv=None) -> int:
             for p in procs:
                 p.wait(timeout=30)
     base = results["LocalCluster, 1 worker"]
-    lines += ["### Batch", "", f"{args.songs} songs (20-s excerpts of the demo song), recipe pop_to_jazz, "
+    lines += ["### Batch", "", f"{args.songs} songs ({args.seconds}-s excerpts of the demo song), recipe pop_to_jazz, "
               f"{os.cpu_count()} cores; speed-up against 1 worker rendering songs in turn, in the same run. "
               "Each render inside a worker runs its stages in turn when the workers fill the cores (2 workers); "
               "a lone worker lets its renders run stages side by side on threads (last row).", "",
@@ -150,7 +151,8 @@ def main(argv=None) -> int:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        cmd = "`.venv/bin/python bench/bench_automation.py --write docs/BENCHMARKS.md`"
+        cmd = ("`.venv/bin/python bench/bench_automation.py --write docs/BENCHMARKS.md` (batch part alone: "
+               f"`--only-batch`{f', songs of {args.seconds} s: `--seconds {args.seconds}`' if args.seconds != 20 else ''})")
         write_section(args.write, "automation", f"Command: {cmd}\n\n{text}", heading="Automation")
     return 0
 

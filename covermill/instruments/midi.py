@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +82,15 @@ def program_number(program: str | int) -> int:
 # ---------------------------------------------------------------- transcription
 
 
+_IMPORT_LOCK = threading.RLock()  # stems are re-voiced on threads; the import juggles global state
+
+
 def _import_basic_pitch():
+    with _IMPORT_LOCK:
+        return _import_basic_pitch_locked()
+
+
+def _import_basic_pitch_locked():
     try:
         import onnxruntime  # noqa: F401
         import pretty_midi  # noqa: F401
@@ -111,8 +120,13 @@ def _import_basic_pitch():
     return basic_pitch, note_creation
 
 
-@functools.lru_cache(maxsize=1)
 def _session():
+    with _IMPORT_LOCK:  # one session, even when two stems ask for it at once
+        return _new_session()
+
+
+@functools.lru_cache(maxsize=1)
+def _new_session():
     import onnxruntime as ort
 
     basic_pitch, _ = _import_basic_pitch()
