@@ -68,6 +68,22 @@ def _smooth_gate(gate: np.ndarray, *, sr: int, attack_ms: float, release_ms: flo
     return _kernels.smooth_gate(np.ascontiguousarray(gate, np.float32), float(a_att), float(a_rel))
 
 
+def add_noise_and_body(harmonic: np.ndarray, amp: np.ndarray, timbre: Timbre, *, sr: int, seed: int) -> np.ndarray:
+    """The harmonic part plus the timbre's band-passed noise (scaled by ``amp``; added in place to
+    ``harmonic``), through its body filter."""
+    out = harmonic
+    if timbre.noise_share > 0:
+        rng = np.random.default_rng(seed)
+        lo_hz, hi_hz = timbre.noise_band_hz
+        sos = scipy.signal.butter(2, [lo_hz, min(hi_hz, 0.45 * sr)], btype="bandpass", fs=sr, output="sos")
+        noise = scipy.signal.sosfilt(sos, rng.standard_normal(len(out)))
+        noise /= max(np.std(noise), 1e-9)
+        out += timbre.noise_share * amp * noise
+    if timbre.body:
+        out = scipy.signal.sosfilt(body_filter(timbre.body, sr=sr), out)
+    return out.astype(np.float32)
+
+
 class ParametricInstrument:
     """Harmonic-plus-noise synthesis of a :class:`Timbre` driven by a stem's controls."""
 
@@ -98,16 +114,7 @@ class ParametricInstrument:
         # loudness in [0, 1] over this stem drives brightness: louder = flatter slope
         lo, hi = np.percentile(loud[gate > 0], [5, 95])
         out = self._harmonics(f0, amp, loud, loud_range=(lo, hi), sr=sr)
-        if t.noise_share > 0:
-            rng = np.random.default_rng(self.seed)
-            lo_hz, hi_hz = t.noise_band_hz
-            sos = scipy.signal.butter(2, [lo_hz, min(hi_hz, 0.45 * sr)], btype="bandpass", fs=sr, output="sos")
-            noise = scipy.signal.sosfilt(sos, rng.standard_normal(n_samples))
-            noise /= max(np.std(noise), 1e-9)
-            out += t.noise_share * amp * noise
-        if t.body:
-            out = scipy.signal.sosfilt(body_filter(t.body, sr=sr), out)
-        return out.astype(np.float32)
+        return add_noise_and_body(out, amp, t, sr=sr, seed=self.seed)
 
     def _harmonics(self, f0: np.ndarray, amp: np.ndarray, loud: np.ndarray, *, loud_range: tuple[float, float],
                    sr: int) -> np.ndarray:

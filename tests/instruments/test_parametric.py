@@ -15,7 +15,7 @@ from covermill.instruments.parametric import (
     BUILTIN_TIMBRES,
     ParametricInstrument,
     _smooth_gate,
-    body_filter,
+    add_noise_and_body,
     octave_shift,
 )
 from covermill.kernels import jit
@@ -129,16 +129,7 @@ def numpy_synthesize(timbre, controls, *, sr, n_samples, seed=0):
     active = np.flatnonzero(amp > 1e-6)
     if active.size:
         out[active] = numpy_harmonics(t, phase[active], f0[active], slope_db[active], sr=sr) * amp[active]
-    if t.noise_share > 0:
-        rng = np.random.default_rng(seed)
-        lo_hz, hi_hz = t.noise_band_hz
-        sos = scipy.signal.butter(2, [lo_hz, min(hi_hz, 0.45 * sr)], btype="bandpass", fs=sr, output="sos")
-        noise = scipy.signal.sosfilt(sos, rng.standard_normal(n_samples))
-        noise /= max(np.std(noise), 1e-9)
-        out += t.noise_share * amp * noise
-    if t.body:
-        out = scipy.signal.sosfilt(body_filter(t.body, sr=sr), out)
-    return out.astype(np.float32)
+    return add_noise_and_body(out, amp, t, sr=sr, seed=seed)  # unchanged by the compiled synthesizer
 
 
 def numpy_smooth_gate(gate, *, sr, attack_ms, release_ms):
