@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from .. import instruments, stems
 from ..analysis import cover as cover_qa
@@ -286,10 +285,8 @@ def _render_stages(pool: Executor, song: Path, recipe: Recipe, out: Path, mix: n
     if mixer != "audacity":
         stretch_job = pool.submit(stretch_kept, kept, recipe=recipe, sr=sr, n_in=n, time_ratio=ratio,
                                   semitones=semitones, stretcher=stretcher, root=recipe_root)
-    # Beside the stretch, re-voicing keeps to one core: BLAS threads would only take the
-    # stretch's core (Rubber Band R3 is single-threaded and the longest job of the render).
     side_by_side = isinstance(pool, ThreadPoolExecutor)
-    with clock.stage("revoice"), threadpool_limits(1 if side_by_side else None):
+    with clock.stage("revoice"):
         revoiced: dict[str, np.ndarray] = {}
         notes: dict[str, Any] = {}
         names = [name for name in heard if name in voices]
