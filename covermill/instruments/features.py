@@ -329,7 +329,7 @@ def extract_controls(
 
     ``f0_method="pyin"`` (default): probabilistic YIN (Mauch & Dixon 2014) at 16 kHz with a
     0.25-semitone grid; :func:`covermill.instruments.pyin.pyin` decodes ``librosa.pyin``'s
-    path about 10x faster. ``f0_method="crepe"``: :func:`crepe_f0`
+    path about 4x faster. ``f0_method="crepe"``: :func:`crepe_f0`
     (torchcrepe, Viterbi, periodicity as voicing). Frames quieter than ``silence_db`` are
     unvoiced either way.
 
