@@ -17,6 +17,8 @@ function (FFT autocorrelation) is now about half of the time.
 
 from __future__ import annotations
 
+import functools
+
 import librosa
 import numpy as np
 import scipy.stats
@@ -60,9 +62,7 @@ def pyin(y: np.ndarray, *, fmin: float, fmax: float, sr: float, frame_length: in
 
     max_semitones_per_frame = round(max_transition_rate * 12 * hop_length / sr)
     transition_width = max_semitones_per_frame * n_bins_per_semitone + 1
-    local = librosa.sequence.transition_local(n_pitch_bins, transition_width, window="triangle", wrap=False)
-    transition = np.kron(librosa.sequence.transition_loop(2, 1 - switch_prob), local)
-    states = banded_viterbi(obs, transition)
+    states = _decode(obs, *_pyin_band(n_pitch_bins, transition_width, float(switch_prob)), np.finfo(obs.dtype).tiny)
 
     freqs = fmin * 2 ** (np.arange(n_pitch_bins) / (12 * n_bins_per_semitone))
     f0 = freqs[states % n_pitch_bins]
@@ -142,12 +142,14 @@ def banded_viterbi(prob: np.ndarray, transition: np.ndarray) -> np.ndarray:
     zero transitions weigh ``log(tiny)`` as in librosa, and the best of them is the state that
     was best overall, so it is found in constant time. Returns the ``uint16`` state path.
     """
-    n_states, n_steps = prob.shape
     epsilon = np.finfo(prob.dtype).tiny
-    log_trans = np.log(transition + epsilon)
-    log_prob = np.log(prob + epsilon).T.copy()
-    log_p_init = np.log(np.full(n_states, 1.0 / n_states) + epsilon)
-    # per target state j: the ranges [lo, hi) of predecessors i with transition[i, j] > 0
+    return _decode(prob, *_band(transition, epsilon), epsilon)
+
+
+def _band(transition: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``log(transition + epsilon)`` and, per target state ``j``, the ranges ``[lo, hi)`` of
+    predecessors ``i`` with ``transition[i, j] > 0``."""
+    n_states = transition.shape[0]
     nz = transition > 0
     edges = np.diff(np.concatenate([np.zeros((1, n_states), bool), nz, np.zeros((1, n_states), bool)]).astype(np.int8),
                     axis=0)
@@ -157,8 +159,25 @@ def banded_viterbi(prob: np.ndarray, transition: np.ndarray) -> np.ndarray:
     hi = np.zeros((n_states, n_ranges), np.int64)
     for j, r in enumerate(ranges):
         lo[j, : len(r)], hi[j, : len(r)] = r[:, 0], r[:, 1]
-    log_zero = float(np.log(epsilon))
-    return _banded_viterbi(log_prob, log_trans, log_p_init, lo, hi, log_zero)
+    return np.log(transition + epsilon), lo, hi
+
+
+@functools.lru_cache(maxsize=8)
+def _pyin_band(n_pitch_bins: int, transition_width: int, switch_prob: float):
+    """:func:`_band` of pyin's transition matrix, built once per setting (a song's runs share it)."""
+    local = librosa.sequence.transition_local(n_pitch_bins, transition_width, window="triangle", wrap=False)
+    transition = np.kron(librosa.sequence.transition_loop(2, 1 - switch_prob), local)
+    arrays = _band(transition, np.finfo(np.float64).tiny)
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
+
+
+def _decode(prob: np.ndarray, log_trans: np.ndarray, lo: np.ndarray, hi: np.ndarray, epsilon: float) -> np.ndarray:
+    n_states = prob.shape[0]
+    log_prob = np.log(prob + epsilon).T.copy()
+    log_p_init = np.log(np.full(n_states, 1.0 / n_states) + epsilon)
+    return _banded_viterbi(log_prob, log_trans, log_p_init, lo, hi, float(np.log(epsilon)))
 
 
 @jit  # without the GIL: other stems' work goes on beside it
