@@ -48,8 +48,8 @@ def write_text_atomic(target: str | os.PathLike, text: str) -> Path:
 def resolve_within(root: str | os.PathLike, relative: str | os.PathLike) -> Path:
     """Resolve ``relative`` against ``root`` and refuse anything that lands outside ``root``.
 
-    Used for every path a recipe names (``extends``, impulse responses, instruments):
-    absolute paths, ``..`` and symlinks that leave ``root`` raise :class:`ParameterError`.
+    Recipe paths go through :func:`recipe_path`, which adds the rules for ``~`` and bare file
+    names in search folders. Absolute paths, ``..`` and symlinks that leave ``root`` raise :class:`ParameterError`.
     """
     root_resolved = Path(root).resolve()
     rel = Path(relative)
@@ -62,4 +62,47 @@ def resolve_within(root: str | os.PathLike, relative: str | os.PathLike) -> Path
         raise ParameterError(
             f"path {str(relative)!r} escapes its root folder {root_resolved}; keep it inside that folder"
         )
+    return candidate
+
+
+def soundfont_dirs() -> tuple[Path, ...]:
+    """Where a recipe's bare soundfont file name (``soundfont: MuseScore_General.sf3``) is looked
+    for after the recipe's own folder: the user's covermill data folder, then the system's."""
+    from platformdirs import user_data_dir
+
+    return (Path(user_data_dir("covermill")) / "soundfonts", Path("/usr/share/sounds/sf3"),
+            Path("/usr/share/sounds/sf2"), Path("/usr/share/soundfonts"))
+
+
+def recipe_path(root: str | os.PathLike | None, value: str, *, what: str,
+                search: tuple[Path, ...] = ()) -> Path:
+    """The absolute path of a file a recipe names (``what``: "soundfont", "impulse response", ...).
+
+    The one check every recipe path goes through: a path inside the recipe's folder ``root``
+    (``None``: the current folder), or a bare file name found in one of the ``search`` folders.
+    Absolute paths, ``~`` and ``..`` are refused with :class:`ParameterError` -- a downloaded
+    recipe can only name files beside it (or the user's installed soundfonts), never a file
+    elsewhere that an external program would then read or write. Paths given on the command
+    line are not recipe paths and may point anywhere.
+    """
+    text = str(value)
+    base = Path(root) if root is not None else Path.cwd()
+    hint = f" (or a bare file name found in {', '.join(map(str, search))})" if search else ""
+    if not text or "\x00" in text or "\n" in text:
+        raise ParameterError(f"{what} path {text!r} is empty or holds a control character; name a file")
+    if text.startswith("~"):
+        raise ParameterError(f"{what} path {text!r} starts with '~'; recipe paths are relative to the recipe's "
+                             f"folder {base.resolve()}{hint}")
+    if Path(text).is_absolute():
+        raise ParameterError(f"{what} path {text!r} is absolute; recipe paths must be relative to the recipe's "
+                             f"folder {base.resolve()}{hint}")
+    if ".." in Path(text).parts:
+        raise ParameterError(f"{what} path {text!r} escapes its root folder {base.resolve()} ('..'); keep it "
+                             f"inside that folder{hint}")
+    candidate = resolve_within(base, text)
+    if not candidate.exists() and search and len(Path(text).parts) == 1:
+        for folder in search:
+            found = folder / text
+            if found.is_file():
+                return found.resolve()
     return candidate

@@ -15,7 +15,7 @@ from typing import Any
 import pedalboard
 
 from ..errors import ParameterError
-from ..fsutil import resolve_within
+from ..fsutil import recipe_path
 
 ALLOWED_PLUGINS: tuple[str, ...] = (
     "Bitcrush", "Chorus", "Clipping", "Compressor", "Convolution", "Delay", "Distortion", "Gain",
@@ -63,7 +63,7 @@ def build_plugin(name: str, params: Mapping[str, Any], *, root: str | Path | Non
     if path_key:
         if path_key not in kwargs:
             raise ParameterError(f"{name} needs {path_key!r} (a file inside the recipe's folder)")
-        path = resolve_within(root or Path.cwd(), str(kwargs[path_key]))
+        path = recipe_path(root, str(kwargs[path_key]), what=f"{name} {path_key}")
         if not path.is_file():
             raise ParameterError(f"{name}: impulse response {str(path)!r} does not exist")
         kwargs[path_key] = str(path)

@@ -488,9 +488,7 @@ def _instruments(recipe: Recipe, *, soundfont, instruments_dir, root) -> dict[st
         if rv.instrument is not None:
             voices[name] = instruments.get(rv.instrument, instruments_dir=instruments_dir)
             continue
-        font = soundfont
-        if font is None and rv.soundfont is not None:
-            font = Path(root or ".") / Path(rv.soundfont).expanduser()
+        font = Path(soundfont).absolute() if soundfont is not None else rv.soundfont_path(root)
         feel = {k: v for k, v in (("quantize", rv.quantize), ("swing", rv.swing), ("velocity_scale", rv.velocity_scale),
                                   ("octave_shift", rv.octave_shift)) if v is not None}
         if rv.drum_kit is not None:

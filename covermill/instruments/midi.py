@@ -286,7 +286,7 @@ def render_midi(midi, *, sr: int, soundfont: str | os.PathLike | None = None, ga
         midi.write(str(mid))
         cmd = [exe, "-ni", "-q", "-g", f"{gain:g}", "-r", str(sr), "-O", "float", "-T", "wav", "-F", str(wav),
                "-o", "synth.reverb.active=0", "-o", "synth.chorus.active=0", "-o", "synth.cpu-cores=2",
-               str(path), str(mid)]
+               "--", str(path.absolute()), str(mid.absolute())]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
         if proc.returncode != 0 or not wav.is_file():
             detail = (proc.stderr or proc.stdout).strip().splitlines()

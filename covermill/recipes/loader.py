@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..errors import CovermillError, ParameterError, RecipeError
-from ..fsutil import resolve_within
+from ..fsutil import recipe_path
 from .schema import Bus, Key, Master, Recipe, Revoice, Stem, Tempo
 
 MAX_EXTENDS_DEPTH = 8
@@ -110,9 +110,9 @@ def _resolve_extends(data: dict, path: Path, depth: int, seen: tuple[Path, ...])
         parent_path = builtin_dir() / f"{parent}.yaml"
     else:
         try:
-            parent_path = resolve_within(path.parent, parent)
+            parent_path = recipe_path(path.parent, parent, what="extends")
         except ParameterError as exc:
-            raise RecipeError(f"{path}: extends: {exc}") from None
+            raise RecipeError(f"{path}: {exc}") from None
         if not parent_path.is_file():
             raise RecipeError(f"{path}: extends {parent!r}, which is neither a built-in recipe nor a file beside it")
     if parent_path.resolve() in seen:

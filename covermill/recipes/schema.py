@@ -7,11 +7,13 @@ master chain and loudness. ``covermill recipes schema`` prints the JSON Schema.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from ..constants import DEFAULT_LUFS, DEFAULT_TRUE_PEAK_DB
+from ..errors import ParameterError
 
 
 class _Strict(BaseModel):
@@ -41,7 +43,7 @@ class Revoice(_Strict):
     """Re-voice a stem as an instrument (by name: built-in or trained) or, for polyphonic stems,
     through MIDI: transcribed notes played with a General MIDI program from a soundfont."""
 
-    instrument: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+    instrument: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
                                    description="instrument name, see `covermill instruments list`")
     midi_program: int | str | None = Field(
         None, description="General MIDI program, a name (\"Acoustic Grand Piano\") or a number 0-127; the stem is "
@@ -49,12 +51,35 @@ class Revoice(_Strict):
     drum_kit: int | str | None = Field(
         None, description="re-voice a drum stem's kick/snare/hi-hat onsets to a General MIDI drum kit: "
                           "standard, room, power, electronic, tr808, jazz, brush, orchestra, or a number 0-127")
-    soundfont: str | None = Field(None, description="a .sf2 file for midi_program / drum_kit (default: FluidR3 GM); "
-                                                    "relative to the recipe's folder")
+    soundfont: str | None = Field(
+        None, description="a .sf2/.sf3 file for midi_program / drum_kit (default: the system's General MIDI soundfont): "
+                          "a path inside the recipe's folder, or a bare file name found in the user's covermill "
+                          "soundfonts folder or the system soundfont folders; absolute paths, '~' and '..' are refused")
     quantize: float | None = Field(None, ge=0.0, le=1.0, description="MIDI feel: pull note starts to the 16th grid (0 off, 1 hard)")
     swing: float | None = Field(None, ge=0.5, le=0.75, description="MIDI feel: where the off-beat 8th falls (0.5 straight, 0.67 swung)")
     velocity_scale: float | None = Field(None, ge=0.1, le=2.0, description="MIDI feel: multiply note velocities")
     octave_shift: int | None = Field(None, ge=-3, le=3, description="MIDI feel: move every note by whole octaves")
+
+    @field_validator("soundfont")
+    @classmethod
+    def _soundfont_inside(cls, soundfont: str | None, info: ValidationInfo) -> str | None:
+        if soundfont is not None:
+            from ..fsutil import recipe_path, soundfont_dirs
+
+            root = (info.context or {}).get("root")
+            try:
+                recipe_path(root, soundfont, what="soundfont", search=soundfont_dirs())
+            except ParameterError as exc:
+                raise ValueError(str(exc)) from None
+        return soundfont
+
+    def soundfont_path(self, root) -> Path | None:
+        """The absolute path of :attr:`soundfont` for a recipe in folder ``root``."""
+        from ..fsutil import recipe_path, soundfont_dirs
+
+        if self.soundfont is None:
+            return None
+        return recipe_path(root, self.soundfont, what="soundfont", search=soundfont_dirs())
 
     @field_validator("midi_program")
     @classmethod
@@ -171,7 +196,7 @@ class Bus(_Strict):
 class Recipe(_Strict):
     """A genre recipe. Stems not listed are kept unchanged."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     description: str = ""
     source_genre: str = ""
     target_genre: str = ""
