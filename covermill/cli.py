@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -57,8 +58,9 @@ def _parse_excerpt(text: str) -> tuple[float, float]:
         start, seconds = (float(part) for part in text.split(":"))
     except ValueError:
         raise click.BadParameter(f"{text!r} is not START:SECONDS (e.g. 30:20)", param_hint="--excerpt") from None
-    if start < 0 or seconds <= 0:
-        raise click.BadParameter(f"{text!r}: START must be >= 0 and SECONDS > 0", param_hint="--excerpt")
+    if not (math.isfinite(start) and math.isfinite(seconds)) or start < 0 or seconds <= 0:
+        raise click.BadParameter(f"{text!r}: START must be >= 0 and SECONDS > 0, both finite numbers",
+                                 param_hint="--excerpt")
     return start, seconds
 
 
@@ -111,14 +113,15 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: s
     from .automation.pipeline import check_out_dir
     from .automation.pipeline import render as run
     from .recipes import load_recipe
+    from .recipes.loader import recipe_folder
     from .stems.cache import default_cache_dir
 
-    check_out_dir(out_dir)
+    check_out_dir(out_dir, inputs=(song,))
     span = _parse_excerpt(excerpt) if excerpt else None
     recipe = load_recipe(recipe_name)
     if draft:
         recipe = recipe.model_copy(update={"tempo": recipe.tempo.model_copy(update={"quality": "draft"})})
-    root = Path(recipe_name).parent if Path(recipe_name).suffix in (".yaml", ".yml") else None
+    root = recipe_folder(recipe_name)
     kw = dict(separator=separator, separator_params=_separator_params(separator, model, model_dir, device),
               cache_dir=None if no_cache else (cache_dir or default_cache_dir()), recipe_root=root, excerpt=span,
               stretcher=stretcher, soundfont=soundfont, instruments_dir=instruments_dir, session=session, mixer=mixer)
@@ -138,7 +141,8 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: s
         click.echo(f"loudness {qa['loudness_lufs']} LUFS, true peak {qa['true_peak_db']} dBTP")
         check = qa.get("cover")
         if check:
-            verdict = "recognisably a cover" if check["is_cover"] else "NOT recognisably a cover"
+            verdict = {True: "recognisably a cover", False: "NOT recognisably a cover"}.get(
+                check["is_cover"], check.get("verdict", "too short to judge"))
             click.echo(f"cover    Qmax {check['qmax']} (unrelated song: {check['reference']['qmax']}, "
                        f"threshold {check['threshold']}): {verdict}")
         genre = qa.get("genre") or {}
@@ -415,10 +419,13 @@ def qa_cover(original: Path, candidate: Path, as_json: bool, threshold: float | 
     if as_json:
         click.echo(json.dumps({"original": str(original), "candidate": str(candidate), **result}))
         return
-    verdict = "a cover" if result["is_cover"] else "NOT a cover"
+    verdict = {True: "a cover", False: "NOT a cover"}.get(result["is_cover"], result.get("verdict"))
     click.echo(f"qmax             {result['qmax']:.4f} (cover when >= {result['threshold']})")
     click.echo(f"2DFTM distance   {result['twodftm_distance']:.4f} (cover when <= {result['twodftm_threshold']})")
-    click.echo(f"verdict          {candidate} is {verdict} of {original}")
+    if result["is_cover"] is None:
+        click.echo(f"verdict          {verdict}")
+    else:
+        click.echo(f"verdict          {candidate} is {verdict} of {original}")
 
 
 @qa_group.command("cliques")

@@ -212,3 +212,62 @@ def test_recipes_new(tmp_path):
     assert result.exit_code == 0 and target.is_file()
     assert run("recipes", "validate", target).exit_code == 0
     assert run("recipes", "new", "mine", "-o", target).exit_code != 0  # never overwrites
+
+
+def test_out_that_would_overwrite_the_input_is_refused(tmp_path, quick_recipe):
+    """Hardening #18.2: the input is only ever read, also when it sits where the render writes."""
+    out = tmp_path / "same"
+    (out / "stems").mkdir(parents=True)
+    src = write(out / "cover.wav", song(bars=4))
+    before = file_digest(src)
+    result = run("render", src, "-r", quick_recipe, "-o", out, "-q")
+    assert result.exit_code != 0 and "the input is only ever read" in result.output
+    stem_src = write(out / "stems" / "vocals.wav", song(bars=4))
+    result = run("render", stem_src, "-r", quick_recipe, "-o", out, "-q")
+    assert result.exit_code != 0 and "choose another -o OUT" in result.output
+    assert file_digest(src) == before and not (out / "qa.json").exists()
+
+
+@pytest.mark.parametrize("excerpt", ["nan:5", "0:inf", "inf:3", "0:nan"])
+def test_excerpt_must_be_finite(tmp_path, quick_recipe, excerpt):
+    src = write(tmp_path / "s.wav", song(bars=4))
+    result = run("render", src, "-r", quick_recipe, "-o", tmp_path / "o", "--excerpt", excerpt, "-q")
+    assert result.exit_code == 2 and "finite" in result.output and "Traceback" not in result.output
+
+
+def test_out_with_a_newline_is_refused_before_the_work(tmp_path, quick_recipe):
+    src = write(tmp_path / "s.wav", song(bars=4))
+    result = run("render", src, "-r", quick_recipe, "-o", tmp_path / "a\nb", "-q")
+    assert result.exit_code == 1 and "line break" in result.output
+    assert not (tmp_path / "a\nb").exists()
+
+
+def test_rerender_leaves_no_outputs_of_the_earlier_render(tmp_path, quick_recipe):
+    """Hardening #18.22: OUT holds one render. MIDI of an earlier recipe is removed; files
+    covermill did not write are never touched."""
+    src = write(tmp_path / "s.wav", song(bars=4))
+    out = tmp_path / "out"
+    (tmp_path / "midi.yaml").write_text("name: m\nstems:\n  other: {revoice: {instrument: flute}}\n")
+    assert run("render", src, "-r", tmp_path / "midi.yaml", "-o", out, "-q").exit_code == 0
+    (out / "midi").mkdir(exist_ok=True)
+    (out / "midi" / "other.mid").write_bytes(b"MThd")  # as if an earlier render had played `other` through MIDI
+    qa = json.loads((out / "qa.json").read_text())
+    qa["outputs"]["midi"] = {"other": "midi/other.mid"}
+    (out / "qa.json").write_text(json.dumps(qa))
+    (out / "mine.txt").write_text("the user's notes")
+    assert run("render", src, "-r", quick_recipe, "-o", out, "-q").exit_code == 0
+    assert not (out / "midi" / "other.mid").exists()
+    assert (out / "mine.txt").read_text() == "the user's notes"
+    assert "midi" not in json.loads((out / "qa.json").read_text())["outputs"]
+
+
+def test_recipe_with_upper_case_suffix_resolves_its_paths_beside_it(tmp_path, monkeypatch):
+    """Hardening #18.19: `My.YAML` resolves its impulse responses in its own folder, not the cwd."""
+    import covermill.recipes.loader as loader
+
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    (folder / "My.YAML").write_text("name: my\n")
+    monkeypatch.chdir(tmp_path)
+    assert loader.recipe_folder(folder / "My.YAML") == folder.resolve()
+    assert loader.recipe_folder("pop_to_jazz") == loader.builtin_dir().resolve()

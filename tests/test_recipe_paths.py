@@ -74,7 +74,7 @@ def test_impulse_response_and_extends_go_through_the_same_check(tmp_path):
 def test_soundfont_named_like_an_option_cannot_make_fluidsynth_write_a_file(tmp_path, monkeypatch):
     """The reported exploit: a folder ``-F..`` holding ``X.sf2`` and ``soundfont: "-F../X.sf2"``
     made FluidSynth write its WAV over ``../X.sf2``. Now it is read as the soundfont it is."""
-    from covermill.automation.pipeline import _instruments
+    from covermill.automation.voices import voices as _instruments
 
     pkg = tmp_path / "pkg"
     (pkg / "-F..").mkdir(parents=True)

@@ -44,6 +44,11 @@ PATCH_BEATS = 75
 POWER = 1.96
 #: Calibrated Qmax decision threshold (``bench/bench_cover.py``; see ``docs/BENCHMARKS.md``).
 QMAX_THRESHOLD = 0.46
+#: Fewest beats (in the shorter recording) for a verdict. Measured on excerpts of 8-45 s of the
+#: demo song and four unrelated recordings (bench/bench_cover.py --short): unrelated pairs scored
+#: Qmax up to 0.75 with 11-21 beats (above QMAX_THRESHOLD), never above 0.34 with 24 or more.
+MIN_VERDICT_BEATS = 24
+TOO_SHORT = "too short to judge"
 #: Calibrated 2DFTM distance threshold (cover when the distance is below it).
 TWODFTM_THRESHOLD = 0.52
 CHROMA_HOP = HOP * 2  # 23 ms chroma frames at the analysis rate
@@ -287,14 +292,17 @@ def compare_features(a: CoverFeatures, b: CoverFeatures, *, threshold: float = Q
     """Scores and verdict for cached features; see :func:`compare`."""
     q = qmax(a.chroma, b.chroma)
     d = twodftm_distance(a, b)
+    beats = [int(a.chroma.shape[1]), int(b.chroma.shape[1])]
+    judged = min(beats) >= MIN_VERDICT_BEATS
     return {
-        "is_cover": bool(q >= threshold),
+        "is_cover": bool(q >= threshold) if judged else None,
+        **({} if judged else {"verdict": f"{TOO_SHORT} ({min(beats)} beats; a verdict needs {MIN_VERDICT_BEATS})"}),
         "qmax": round(q, 4),
         "twodftm_distance": round(d, 4),
         "twodftm_is_cover": bool(d <= TWODFTM_THRESHOLD),
         "threshold": threshold,
         "twodftm_threshold": TWODFTM_THRESHOLD,
-        "beats": [int(a.chroma.shape[1]), int(b.chroma.shape[1])],
+        "beats": beats,
     }
 
 
@@ -312,7 +320,8 @@ def compare(original: np.ndarray, candidate: np.ndarray, *, sr: int, threshold: 
     Returns
     -------
     dict
-        ``is_cover`` (``qmax >= threshold``), ``qmax`` (0..1), ``twodftm_distance``
+        ``is_cover`` (``qmax >= threshold``; ``None`` with a ``verdict`` saying "too short to
+        judge" when the shorter recording has fewer than :data:`MIN_VERDICT_BEATS` beats), ``qmax`` (0..1), ``twodftm_distance``
         (0..2), ``twodftm_is_cover``, ``threshold``, ``twodftm_threshold``, ``beats``.
 
     Examples

@@ -131,12 +131,13 @@ def run_job(job: Job, separator: str = "auto", cache_dir: str | None = None, ses
     ``parallel`` lets the render run its independent stages on threads (worth it only when the
     workers leave cores idle)."""
     from ..recipes import load_recipe
+    from ..recipes.loader import recipe_folder
     from .pipeline import render
 
     t0 = time.perf_counter()
     record = {"song": job.song, "recipe": job.recipe, "output": job.out_dir, "status": "ok", "error": None}
     try:
-        recipe_root = Path(job.recipe).parent if job.recipe.endswith((".yaml", ".yml")) else None
+        recipe_root = recipe_folder(job.recipe)
         render(job.song, load_recipe(job.recipe), job.out_dir, separator=separator, recipe_root=recipe_root,
                cache_dir=cache_dir, session=session, parallel=parallel)
     except CovermillError as exc:
@@ -237,7 +238,8 @@ def write_index(out: Path, records: list[dict[str, Any]]) -> Path:
         link = (f"<a href='{html.escape(rel)}/report.html'>report</a>" if (folder / "report.html").is_file() else "")
         cells = [Path(rec["song"]).name, Path(rec["recipe"]).stem, rec["status"],
                  f"{tempo.get('source_bpm')} → {tempo.get('cover_bpm')}" if tempo else "",
-                 {True: "cover", False: "NOT a cover"}.get(verdict, ""), rec.get("error") or ""]
+                 {True: "cover", False: "NOT a cover"}.get(verdict, "too short to judge" if qa.get("cover") else ""),
+                 rec.get("error") or ""]
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + f"<td>{link}</td></tr>")
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>covermill batch</title>"
             "<style>body{font-family:system-ui,sans-serif;margin:2em}td,th{padding:.2em .8em;"

@@ -10,8 +10,8 @@ import numpy as np
 import pedalboard
 
 from ..analysis.loudness import block_powers, lufs_from_blocks, true_peak_db
+from ..effects import build_chain
 from ..recipes import Master
-from .effects import build_chain
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,14 @@ right channel.
 from __future__ import annotations
 
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from ..audio import check_audio
+from ..effects import build_chain
 from ..recipes import Recipe, Stem
-from .effects import build_chain
 from .tempo import stretch
 
 
@@ -120,28 +120,24 @@ def _add_processed(group: dict[str, np.ndarray], main: np.ndarray, sends: dict[s
             sends[bus][:, :m] += y[:, :m] * db_to_gain(level_db)
 
 
-def finish_mix(
-    stretched: tuple[np.ndarray, dict[str, np.ndarray]] | Future,
-    revoiced: dict[str, np.ndarray],
-    *,
-    recipe: Recipe,
-    sr: int,
-    root: str | Path | None = None,
-    n_out: int | None = None,
-) -> np.ndarray:
-    """Add the re-voiced stems (already at the cover tempo) to :func:`stretch_kept`'s output
-    and run every bus's effect chain once, adding it with its gain and pan.
-
-    ``stretched`` may be a future of :func:`stretch_kept`'s output (give ``n_out`` then): the
-    re-voiced stems are processed while it is still being computed."""
-    if n_out is None:
-        stretched = stretched.result() if isinstance(stretched, Future) else stretched
-        n_out = stretched[0].shape[1]
+def mix_voiced(revoiced: dict[str, np.ndarray], *, recipe: Recipe, sr: int, n_out: int,
+               root: str | Path | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The re-voiced stems (already at the cover tempo, ``n_out`` samples) through their chains:
+    ``(their sum, their sends per bus)``. The render runs it while the kept stems are stretched."""
     voiced = np.zeros((2, n_out), np.float32)
     sends = {b: np.zeros((2, n_out), np.float32) for b in recipe.buses}
     _add_processed(revoiced, voiced, sends, recipe=recipe, sr=sr, root=root)
-    main, kept_sends = stretched.result() if isinstance(stretched, Future) else stretched
-    cover = main + voiced
+    return voiced, sends
+
+
+def add_buses(stretched: tuple[np.ndarray, dict[str, np.ndarray]], voiced: tuple[np.ndarray, dict[str, np.ndarray]],
+              *, recipe: Recipe, sr: int, root: str | Path | None = None) -> np.ndarray:
+    """The cover before the master: :func:`stretch_kept`'s output plus :func:`mix_voiced`'s,
+    and every bus's effect chain run once on its summed sends, added with its gain and pan."""
+    main, kept_sends = stretched
+    voiced_sum, sends = voiced
+    cover = main + voiced_sum
+    sends = {b: wet.copy() for b, wet in sends.items()}
     for b, wet in kept_sends.items():
         sends[b] += wet
     for b, wet in sends.items():
@@ -152,6 +148,20 @@ def finish_mix(
             wet = build_chain([(e.plugin, e.params) for e in bus.effects], root=root)(wet, sr)
         cover += pan(wet, bus.pan) * db_to_gain(bus.gain_db)
     return cover
+
+
+def finish_mix(
+    stretched: tuple[np.ndarray, dict[str, np.ndarray]],
+    revoiced: dict[str, np.ndarray],
+    *,
+    recipe: Recipe,
+    sr: int,
+    root: str | Path | None = None,
+) -> np.ndarray:
+    """Add the re-voiced stems (already at the cover tempo) to :func:`stretch_kept`'s output
+    and run every bus's effect chain once (:func:`mix_voiced` then :func:`add_buses`)."""
+    voiced = mix_voiced(revoiced, recipe=recipe, sr=sr, n_out=stretched[0].shape[1], root=root)
+    return add_buses(stretched, voiced, recipe=recipe, sr=sr, root=root)
 
 
 def mix_cover(

@@ -21,11 +21,10 @@ from typing import Any
 
 from ..errors import CovermillError
 from ..fsutil import write_text_atomic
+from ..recipes.genres import NEAREST_CLASS  # the recipe genre -> taste-model class table
 
 log = logging.getLogger(__name__)
 
-#: Recipe target genres that are not taste-model classes, mapped to the nearest class.
-NEAREST_CLASS = {"folk": "country", "bossa nova": "jazz", "lofi": "hiphop", "chiptune": "disco"}
 
 
 def file_hash(path: Path, *, chunk: int = 1 << 20) -> str:

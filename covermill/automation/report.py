@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -100,7 +99,7 @@ def _row(name: str, value: Any) -> str:
 
 def render_report(*, original: np.ndarray, cover: np.ndarray, sr: int, qa: dict[str, Any],
                   features: tuple[cover_qa.CoverFeatures, cover_qa.CoverFeatures] | None = None,
-                  original_spectrogram: str | Future | None = None) -> str:
+                  original_spectrogram: str | None = None) -> str:
     """The HTML text of a render's report (self-contained).
 
     Parameters
@@ -112,7 +111,7 @@ def render_report(*, original: np.ndarray, cover: np.ndarray, sr: int, qa: dict[
     features : (CoverFeatures, CoverFeatures), optional
         Cover-detection features of original and cover (computed when missing and both
         are audible; skipped for silence).
-    original_spectrogram : str or Future, optional
+    original_spectrogram : str, optional
         :func:`spectrogram_png` of the original, drawn earlier (the render draws it while the
         kept stems are stretched); drawn here when missing.
     """
@@ -120,10 +119,13 @@ def render_report(*, original: np.ndarray, cover: np.ndarray, sr: int, qa: dict[
     if features is None and all(audible):
         features = (cover_qa.features(original, sr=sr), cover_qa.features(cover, sr=sr))
     tempo, check = qa.get("tempo", {}), qa.get("cover")
+    ok = None if check is None else check["is_cover"]
     if check is None:
         verdict = '<p class="bad">No cover verdict: the original or the cover is silent.</p>'
+    elif ok is None:
+        verdict = (f'<p class="bad">No cover verdict: {html.escape(str(check.get("verdict", "too short to judge")))}; '
+                   f'Qmax {check["qmax"]} is shown for information only.</p>')
     else:
-        ok = check["is_cover"]
         ref = check.get("reference", {})
         verdict = (f'<p class="{"ok" if ok else "bad"}">{"Recognisably a cover" if ok else "NOT recognisably a cover"}'
                    f' of the original: Qmax {check["qmax"]} (cover when &ge; {check["threshold"]}); an unrelated '
@@ -149,8 +151,6 @@ def render_report(*, original: np.ndarray, cover: np.ndarray, sr: int, qa: dict[
              f"<h1>covermill report: {html.escape(str(qa.get('song', '')))} as {html.escape(str(qa.get('recipe', '')))}</h1>",
              verdict, f"<table>{rows}</table>"]
     images = []
-    if isinstance(original_spectrogram, Future):
-        original_spectrogram = original_spectrogram.result()
     for title, y, loud in (("original", original, audible[0]), ("cover", cover, audible[1])):
         if loud:
             png = original_spectrogram if title == "original" and original_spectrogram else None

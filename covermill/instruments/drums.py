@@ -20,27 +20,13 @@ import scipy.signal
 
 from ..audio import check_audio, resample
 from ..errors import ParameterError
+from ..gm import GM_DRUM_KITS, kit_number  # noqa: F401  (re-exported)
 from .midi import NoNotesError, apply_feel, beat_times, check_soundfont, render_midi
 
-#: GM drum kits (program numbers on the percussion channel, as in FluidR3 GM's bank 128).
-GM_DRUM_KITS = {"standard": 0, "room": 8, "power": 16, "electronic": 24, "tr808": 25, "jazz": 32, "brush": 40,
-                "orchestra": 48}
 #: (name, GM note, band in Hz) for each voice.
 VOICES = (("kick", 36, (20.0, 100.0)), ("snare", 38, (150.0, 4000.0)), ("hihat", 42, (6000.0, 10500.0)))
 _SR = 22050
 _HOP = 256
-
-
-def kit_number(kit: str | int) -> int:
-    """GM drum kit program of a name (``brush``, ``jazz``, ...) or a number 0-127."""
-    if isinstance(kit, (int, np.integer)) and not isinstance(kit, bool):
-        if not 0 <= int(kit) <= 127:
-            raise ParameterError(f"drum_kit={kit} must be a kit name or a program number 0-127")
-        return int(kit)
-    key = str(kit).strip().lower().replace(" ", "").replace("_", "").removesuffix("kit")
-    if key in GM_DRUM_KITS:
-        return GM_DRUM_KITS[key]
-    raise ParameterError(f"unknown drum kit {kit!r}; choose one of {', '.join(GM_DRUM_KITS)} or a number 0-127")
 
 
 def drum_hits(y: np.ndarray, *, sr: int, min_share_db: float = -15.0):

@@ -21,7 +21,6 @@ pipeline to save as ``OUT/midi/<stem>.mid``.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import logging
 import os
@@ -36,6 +35,7 @@ import numpy as np
 
 from ..audio import check_audio, resample
 from ..errors import BackendUnavailableError, ParameterError
+from ..gm import gm_program_names, program_number  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -52,31 +52,6 @@ class NoNotesError(ParameterError):
 
 
 # ---------------------------------------------------------------- General MIDI programs
-
-
-def gm_program_names() -> list[str]:
-    """The 128 General MIDI program names, index = program number."""
-    from pretty_midi.constants import INSTRUMENT_MAP
-
-    return list(INSTRUMENT_MAP)
-
-
-def program_number(program: str | int) -> int:
-    """GM program number of a name (case and spacing ignored) or of a number 0-127."""
-    if isinstance(program, (int, np.integer)) and not isinstance(program, bool):
-        if not 0 <= int(program) <= 127:
-            raise ParameterError(f"midi_program={program} must be a GM program number 0-127 or a name")
-        return int(program)
-    if not isinstance(program, str):
-        raise ParameterError(f"midi_program={program!r} must be a GM program name or a number 0-127")
-    names = gm_program_names()
-    key = " ".join(program.replace("_", " ").split()).lower()
-    for i, name in enumerate(names):
-        if name.lower() == key:
-            return i
-    close = difflib.get_close_matches(program, names, n=3, cutoff=0.5)
-    hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else "see `covermill instruments list --midi`"
-    raise ParameterError(f"unknown General MIDI program {program!r} ({hint})")
 
 
 # ---------------------------------------------------------------- transcription

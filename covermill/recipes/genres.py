@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import math
 
+#: A recipe's target genre -> the shipped taste model's class that stands for it (the GTZAN
+#: classes have no folk, bossa nova, lo-fi or chiptune).
+NEAREST_CLASS: dict[str, str] = {"folk": "country", "bossa nova": "jazz", "lofi": "hiphop", "chiptune": "disco"}
+
 #: genre -> (low, high) typical tempo in BPM
 GENRE_TEMPO_BPM: dict[str, tuple[float, float]] = {
     "blues": (60.0, 120.0),

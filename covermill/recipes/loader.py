@@ -50,6 +50,12 @@ def _locate(name_or_path: str | os.PathLike) -> Path:
     raise RecipeError(f"unknown recipe {text!r}{hint}; built-ins: {', '.join(builtin_names())}, or pass a .yaml file")
 
 
+def recipe_folder(name_or_path: str | os.PathLike) -> Path:
+    """The folder a recipe's paths are resolved in: the recipe file's own folder (whatever its
+    suffix's case), or the built-in recipes' folder for a built-in name."""
+    return _locate(name_or_path).resolve().parent
+
+
 def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
     """Map every key path in a composed YAML tree to its 1-based line."""
     out = {} if out is None else out

@@ -32,7 +32,7 @@ class Effect(BaseModel):
 
     @model_validator(mode="after")
     def _check_plugin(self, info: ValidationInfo) -> Effect:
-        from ..automation.effects import build_plugin  # validates name, params and values
+        from ..effects import build_plugin  # validates name, params and values
 
         root = (info.context or {}).get("root") if info is not None else None
         build_plugin(self.plugin, self.params, root=root)
@@ -85,7 +85,7 @@ class Revoice(_Strict):
     @classmethod
     def _known_program(cls, program: int | str | None) -> int | str | None:
         if program is not None:
-            from ..instruments.midi import program_number
+            from ..gm import program_number
 
             try:
                 program_number(program)
@@ -97,7 +97,7 @@ class Revoice(_Strict):
     @classmethod
     def _known_kit(cls, kit: int | str | None) -> int | str | None:
         if kit is not None:
-            from ..instruments.drums import kit_number
+            from ..gm import kit_number
 
             try:
                 kit_number(kit)

@@ -8,38 +8,23 @@ its weights are found and DSP otherwise (:func:`resolve` returns the one it pick
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from ..errors import ParameterError
+from ..registry import Registry
 from .base import STEM_NAMES, Separator
 
-_REGISTRY: dict[str, Callable[..., Separator]] = {}
+
+def _load_builtin() -> None:
+    from . import auto, demucs, dsp  # noqa: F401  (register "auto", "demucs", "dsp"; none imports torch)
 
 
-def register(name: str) -> Callable:
-    """Class decorator: make a separator available under ``name``."""
-
-    def deco(cls):
-        _REGISTRY[name] = cls
-        return cls
-
-    return deco
-
-
-def available() -> list[str]:
-    """Names of the registered separators."""
-    _load_builtin()
-    return sorted(_REGISTRY)
+#: The separators, by name (see :class:`covermill.registry.Registry`).
+SEPARATORS = Registry("separator", loader=_load_builtin)
+register = SEPARATORS.register
+available = SEPARATORS.available
 
 
 def get(name: str, **params) -> Separator:
     """Build the separator ``name`` with ``params``; unknown names list the choices."""
-    _load_builtin()
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise ParameterError(f"unknown separator {name!r}; choose one of {', '.join(available())}") from None
-    return factory(**params)
+    return SEPARATORS.get(name, **params)
 
 
 def resolve(name: str, **params) -> Separator:
@@ -48,8 +33,4 @@ def resolve(name: str, **params) -> Separator:
     return sep.choose() if hasattr(sep, "choose") else sep
 
 
-def _load_builtin() -> None:
-    from . import auto, demucs, dsp  # noqa: F401  (register "auto", "demucs", "dsp"; none imports torch)
-
-
-__all__ = ["STEM_NAMES", "Separator", "available", "get", "register", "resolve"]
+__all__ = ["SEPARATORS", "STEM_NAMES", "Separator", "available", "get", "register", "resolve"]

@@ -131,3 +131,14 @@ def test_feature_cache_by_content(tmp_path, monkeypatch):
     again = cover.features_from_file(b, cache_dir=tmp_path / "cache")  # same content: a cache hit
     np.testing.assert_array_equal(again.chroma, first.chroma)
     np.testing.assert_array_equal(again.twodftm, first.twodftm)
+
+
+def test_too_few_beats_gives_no_verdict():
+    """Hardening #18.23: under MIN_VERDICT_BEATS beats, unrelated excerpts score above the
+    threshold (measured), so there is no verdict, only a reason."""
+    short = song(bars=4, seed=0, sr=SR)  # 16 beats at 120 BPM
+    result = cover.compare(short, unrelated_song()[:, : short.shape[1]], sr=SR)
+    assert min(result["beats"]) < cover.MIN_VERDICT_BEATS
+    assert result["is_cover"] is None and result["verdict"].startswith(cover.TOO_SHORT)
+    long = cover.compare(song(bars=8, seed=0, sr=SR), song(bars=8, seed=0, sr=SR, transpose=2), sr=SR)
+    assert min(long["beats"]) >= cover.MIN_VERDICT_BEATS and long["is_cover"] is True and "verdict" not in long

@@ -52,7 +52,7 @@ def test_report_takes_the_original_spectrogram_drawn_earlier():
     with ThreadPoolExecutor(1) as pool:
         early = pool.submit(spectrogram_png, original, sr=SR, title="original")
         text = render_report(original=original, cover=original * 0.5, sr=SR, qa={"song": "s.wav", "cover": None},
-                             original_spectrogram=early)
+                             original_spectrogram=early.result())  # the render waits; the report takes data
     pngs = IMG.findall(text)
     assert len(pngs) == 4 and pngs[0] == early.result()  # the early drawing first; cover, chroma, recurrence
     assert pngs[1] != pngs[0]

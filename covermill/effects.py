@@ -1,5 +1,8 @@
 """The pedalboard plugins a recipe may use, how they are validated and built.
 
+Shared lower layer: the recipe schema validates effects with it at load time, the mixer and
+the master chain build them.
+
 Only built-in pedalboard effects are allowed: nothing that loads third-party binaries
 (``VST3Plugin``, ``AudioUnitPlugin``). ``Convolution`` takes an impulse-response file
 whose path is resolved inside the recipe's folder and may not leave it.
@@ -14,8 +17,8 @@ from typing import Any
 
 import pedalboard
 
-from ..errors import ParameterError
-from ..fsutil import recipe_path
+from .errors import ParameterError
+from .fsutil import recipe_path
 
 ALLOWED_PLUGINS: tuple[str, ...] = (
     "Bitcrush", "Chorus", "Clipping", "Compressor", "Convolution", "Delay", "Distortion", "Gain",
