@@ -143,3 +143,24 @@ def test_new_recipe_extends_its_base_and_validates(tmp_path):
     text = p.read_text().replace("#   target_bpm: 76.0", "  target_bpm: 70.0").replace("# tempo:", "tempo:")
     p.write_text(text)
     assert load_recipe(p).tempo.target_bpm == 70.0
+
+
+def test_extending_recipe_switches_a_stems_kind_of_voice(tmp_path):
+    """Issue 15.3: `midi_program` over the parent's `instrument` replaces it (no `instrument: null`)."""
+    r = load_recipe(write(tmp_path, 'name: x\nextends: pop_to_jazz\nstems:\n  vocals: {revoice: {midi_program: "Tenor Sax"}}\n'))
+    assert r.stem("vocals").revoice.midi_program == "Tenor Sax" and r.stem("vocals").revoice.instrument is None
+    assert r.stem("vocals").gain_db == load_recipe("pop_to_jazz").stem("vocals").gain_db  # the rest still merges
+    (tmp_path / "midi.yaml").write_text('name: m\nstems:\n  other: {revoice: {midi_program: 0, quantize: 0.5}}\n')
+    back = load_recipe(write(tmp_path, "name: y\nextends: midi.yaml\nstems:\n  other: {revoice: {instrument: flute}}\n",
+                             "y.yaml"))
+    assert back.stem("other").revoice.instrument == "flute" and back.stem("other").revoice.quantize is None
+
+
+def test_parts_are_validated_with_file_line_and_suggestions(tmp_path):
+    ok = load_recipe(write(tmp_path, "name: x\nparts:\n  drums: {style: reggae_one_drop, kit: standard}\n"
+                                     "  comping: {style: reggae_skank, program: 'Electric Guitar (clean)'}\n"))
+    assert ok.part_kind("drums") == "drums" and ok.stem("part_comping").program == "Electric Guitar (clean)"
+    with pytest.raises(RecipeError, match=r"r2.yaml:4: unknown key 'gian_db' in parts.drums \(did you mean 'gain_db'\?\)"):
+        load_recipe(write(tmp_path, "name: x\nparts:\n  drums: {style: jazz_swing,\n    gian_db: 3}\n", "r2.yaml"))
+    with pytest.raises(RecipeError, match="unknown drum kit 'jaz'"):
+        load_recipe(write(tmp_path, "name: x\nparts:\n  drums: {style: jazz_swing, kit: jaz}\n", "r3.yaml"))

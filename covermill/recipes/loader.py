@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import CovermillError, ParameterError, RecipeError
 from ..fsutil import recipe_path
-from .schema import Bus, Key, Master, Recipe, Revoice, Stem, Tempo
+from .schema import Bus, Key, Master, Part, Recipe, Revoice, Stem, Tempo
 
 MAX_EXTENDS_DEPTH = 8
 _SCHEMA_COMMENT = "# yaml-language-server: $schema="
@@ -95,12 +95,28 @@ def _parse(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
     return data, (_line_map(node) if node is not None else {})
 
 
-def _merge(base: Any, child: Any) -> Any:
-    """Deep-merge mappings (child wins); anything else is replaced by the child."""
+_VOICE_KEYS = ("instrument", "midi_program", "drum_kit")
+_MIDI_ONLY = ("soundfont", "quantize", "swing", "velocity_scale", "octave_shift")
+
+
+def _merge(base: Any, child: Any, key: str | None = None) -> Any:
+    """Deep-merge mappings (child wins); anything else is replaced by the child.
+
+    A ``revoice`` that names another kind of voice (``midi_program`` over a parent's
+    ``instrument``, ...) replaces the parent's voice: the parent's other voice keys (and its
+    MIDI-only settings, when the child switches to an ``instrument``) are dropped."""
     if isinstance(base, dict) and isinstance(child, dict):
         out = dict(base)
-        for key, value in child.items():
-            out[key] = _merge(base[key], value) if key in base else value
+        if key == "revoice" and any(k in child for k in _VOICE_KEYS):
+            for k in _VOICE_KEYS:
+                if k not in child:
+                    out.pop(k, None)
+            if "instrument" in child:
+                for k in _MIDI_ONLY:
+                    if k not in child:
+                        out.pop(k, None)
+        for k, value in child.items():
+            out[k] = _merge(out[k], value, k) if k in out else value
         return out
     return child
 
@@ -136,11 +152,11 @@ def _fields_for(loc: tuple) -> list[str]:
     """Valid keys of the model at ``loc`` (for "did you mean")."""
     model: type[BaseModel] | str | None = Recipe
     for part in loc:
-        if model is Recipe and part in ("stems", "buses"):
-            model = "stem" if part == "stems" else "bus"
+        if model is Recipe and part in ("stems", "buses", "parts"):
+            model = part
             continue
-        if model in ("stem", "bus") and isinstance(part, str):
-            model = Stem if model == "stem" else Bus
+        if model in ("stems", "buses", "parts") and isinstance(part, str):
+            model = {"stems": Stem, "buses": Bus, "parts": Part}[model]
             continue
         field_models = {"tempo": Tempo, "key": Key, "master": Master, "revoice": Revoice}
         model = field_models.get(part) if isinstance(part, str) else None

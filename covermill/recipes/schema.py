@@ -16,6 +16,10 @@ from ..constants import DEFAULT_LUFS, DEFAULT_TRUE_PEAK_DB
 from ..errors import ParameterError
 
 
+#: A part's track in the mix (and in ``cover_stems/``, ``midi/parts/``) is ``part_<name>``.
+PART_PREFIX = "part_"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -59,6 +63,11 @@ class Revoice(_Strict):
     swing: float | None = Field(None, ge=0.5, le=0.75, description="MIDI feel: where the off-beat 8th falls (0.5 straight, 0.67 swung)")
     velocity_scale: float | None = Field(None, ge=0.1, le=2.0, description="MIDI feel: multiply note velocities")
     octave_shift: int | None = Field(None, ge=-3, le=3, description="MIDI feel: move every note by whole octaves")
+    mode: Literal["expressive", "notes", "chords"] | None = Field(
+        None, description="what the instrument plays: expressive = the stem's continuous pitch (f0) as sung/played; "
+                          "notes = the song's melody as clean notes (lead sheet), with the stem's expression on top; "
+                          "chords = the song's chords (lead sheet) voiced in the instrument's range. Default: "
+                          "expressive for `instrument`, the stem's transcribed notes for `midi_program`")
 
     @field_validator("soundfont")
     @classmethod
@@ -155,6 +164,45 @@ class Stem(_Strict):
         return self
 
 
+class Part(_Strict):
+    """A part written for the cover from the song's lead sheet (bars, chords) in a genre style:
+    a drum groove, a bass line or comping (see `covermill styles list`), played by FluidSynth
+    with a General MIDI program or kit, mixed like a stem."""
+
+    style: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                       description="a style name from `covermill styles list` (built-in or in your styles folder)")
+    kind: Literal["drums", "bass", "comping"] | None = Field(
+        None, description="drums | bass | comping (default: the part's name when it is one of these)")
+    program: int | str | None = Field(None, description="General MIDI program (name or 0-127) for bass/comping; "
+                                                        "default: the style's")
+    kit: int | str | None = Field(None, description="General MIDI drum kit for drums; default: the style's")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="humanisation seed (timing and velocity)")
+    gain_db: float = Field(0.0, ge=-60.0, le=24.0, description="gain in dB")
+    pan: float = Field(0.0, ge=-1.0, le=1.0, description="-1 hard left .. 0 centre .. 1 hard right (constant power)")
+    effects: tuple[Effect, ...] = ()
+    sends: dict[str, float] = Field(default_factory=dict, description="bus name -> send level in dB (post-fader)")
+    solo: bool = False
+
+    @field_validator("program")
+    @classmethod
+    def _known_program(cls, program: int | str | None) -> int | str | None:
+        return Revoice._known_program(program)
+
+    @field_validator("kit")
+    @classmethod
+    def _known_kit(cls, kit: int | str | None) -> int | str | None:
+        return Revoice._known_kit(kit)
+
+    @field_validator("sends")
+    @classmethod
+    def _send_levels(cls, sends: dict[str, float]) -> dict[str, float]:
+        return Stem._send_levels(sends)
+
+    @property
+    def action(self) -> str:
+        return "part"
+
+
 class Tempo(_Strict):
     """Tempo of the cover: at most one of ``target_bpm``, ``bpm_delta``, ``ratio``, ``genre_range``."""
 
@@ -202,10 +250,34 @@ class Recipe(_Strict):
     target_genre: str = ""
     extends: str | None = Field(None, description="a built-in recipe name or a file beside this one")
     stems: dict[str, Stem] = Field(default_factory=dict)
+    parts: dict[str, Part] = Field(default_factory=dict, description="parts written for the cover from the lead "
+                                   "sheet: {drums: {style: reggae_one_drop}, bass: {style: reggae}, ...}")
+    soundfont: str | None = Field(
+        None, description="default .sf2/.sf3 soundfont for this recipe's MIDI-played stems and parts (same path rules "
+                          "as revoice.soundfont)")
     buses: dict[str, Bus] = Field(default_factory=dict)
     tempo: Tempo = Tempo()
     key: Key = Key()
     master: Master = Master()
+
+    @field_validator("soundfont")
+    @classmethod
+    def _soundfont_inside(cls, soundfont: str | None, info: ValidationInfo) -> str | None:
+        return Revoice._soundfont_inside(soundfont, info)
+
+    def soundfont_path(self, root) -> Path | None:
+        """The absolute path of the recipe-wide :attr:`soundfont` for a recipe in folder ``root``."""
+        return Revoice.soundfont_path(self, root)
+
+    @field_validator("parts")
+    @classmethod
+    def _part_names(cls, parts: dict[str, Part]) -> dict[str, Part]:
+        for name, part in parts.items():
+            if not name.replace("_", "").isalnum():
+                raise ValueError(f"part name {name!r} must be letters, digits or _")
+            if part.kind is None and name not in ("drums", "bass", "comping"):
+                raise ValueError(f"part {name!r}: give `kind: drums | bass | comping` (or name the part so)")
+        return parts
 
     @field_validator("stems")
     @classmethod
@@ -217,7 +289,7 @@ class Recipe(_Strict):
 
     @model_validator(mode="after")
     def _sends_and_genres(self) -> Recipe:
-        for name, stem in self.stems.items():
+        for name, stem in [*self.stems.items(), *self.parts.items()]:
             for bus in stem.sends:
                 if bus not in self.buses:
                     known = ", ".join(self.buses) or "none defined"
@@ -230,9 +302,16 @@ class Recipe(_Strict):
                                  f"(got {self.target_genre!r})")
         return self
 
-    def stem(self, name: str) -> Stem:
-        """Settings for stem ``name`` (defaults when the recipe does not mention it)."""
+    def stem(self, name: str) -> Stem | Part:
+        """Mix settings of stem ``name`` (defaults when the recipe does not mention it), or of
+        part ``NAME`` when ``name`` is ``part_NAME`` (see :func:`part_track`)."""
+        if name.startswith(PART_PREFIX) and name[len(PART_PREFIX):] in self.parts:
+            return self.parts[name[len(PART_PREFIX):]]
         return self.stems.get(name, Stem())
+
+    def part_kind(self, name: str) -> str:
+        part = self.parts[name]
+        return part.kind or name
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (effects flattened back to ``{plugin: ..., param: ...}``), for YAML output."""
