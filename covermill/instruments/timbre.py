@@ -35,6 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import ParameterError
+from ..yamlsafe import load_yaml_file
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -197,19 +198,7 @@ def _format(path: Path, lines: dict[tuple, int], err: dict) -> str:
 def load_timbre(path: str | Path) -> Timbre:
     """Load and validate one instrument YAML file; errors are one line, ``file:line: problem``."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ParameterError(f"{path}: no such instrument file") from None
-    except (UnicodeDecodeError, IsADirectoryError):
-        raise ParameterError(f"{path}: is not a UTF-8 YAML instrument file") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ParameterError(f"{path}:{mark.line + 1 if mark else '?'}: malformed YAML ({problem}); fix the syntax") from None
+    data, node = load_yaml_file(path, ParameterError, "instrument file")
     if not isinstance(data, dict):
         raise ParameterError(f"{path}:1: an instrument file must be a mapping (name, range_hz, harmonics, ...)")
     try:

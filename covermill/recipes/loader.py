@@ -1,9 +1,10 @@
 """Find, parse, merge (``extends``) and validate recipes; errors name file, line and fix.
 
-YAML is read with ``yaml.SafeLoader`` only: tags such as ``!!python/object`` are refused,
-never executed. Line numbers come from the composed node tree, so a validation error
-points at the offending line: ``my.yaml:12: unknown key 'gian_db' in stems.drums (did
-you mean 'gain_db'?)``.
+YAML is read with ``yaml.SafeLoader`` only (:mod:`covermill.yamlsafe`): tags such as
+``!!python/object`` are refused, never executed, and the file's size, alias expansion,
+nesting and integer length are bounded (``docs/security.md``). Line numbers come from
+the composed node tree, so a validation error points at the offending line:
+``my.yaml:12: unknown key 'gian_db' in stems.drums (did you mean 'gain_db'?)``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import CovermillError, ParameterError, RecipeError
 from ..fsutil import resolve_within
+from ..yamlsafe import load_yaml_file
 from .schema import Bus, Key, Master, Recipe, Revoice, Stem, Tempo
 
 MAX_EXTENDS_DEPTH = 8
@@ -67,21 +69,7 @@ def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dic
 
 
 def _parse(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise RecipeError(f"{path}: is not UTF-8 text; save the recipe as UTF-8 YAML") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
-    except yaml.constructor.ConstructorError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
-        raise RecipeError(f"{path}:{line}: YAML tags are not allowed in recipes ({exc.problem}); remove the tag") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f"{mark.line + 1}" if mark else "?"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RecipeError(f"{path}:{line}: malformed YAML ({problem}); fix the syntax") from None
+    data, node = load_yaml_file(path, RecipeError, "recipe")
     if data is None:
         raise RecipeError(f"{path}: is empty; a recipe needs at least `name:`")
     if not isinstance(data, dict):
