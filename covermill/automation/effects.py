@@ -63,7 +63,10 @@ def build_plugin(name: str, params: Mapping[str, Any], *, root: str | Path | Non
     if path_key:
         if path_key not in kwargs:
             raise ParameterError(f"{name} needs {path_key!r} (a file inside the recipe's folder)")
-        path = resolve_within(root or Path.cwd(), str(kwargs[path_key]))
+        if root is None:  # never the current folder: a recipe's files live beside the recipe
+            raise ParameterError(f"{name}: {path_key} {str(kwargs[path_key])!r} needs the recipe's folder; "
+                                 "load the recipe from a file")
+        path = resolve_within(root, str(kwargs[path_key]))
         if not path.is_file():
             raise ParameterError(f"{name}: impulse response {str(path)!r} does not exist")
         kwargs[path_key] = str(path)

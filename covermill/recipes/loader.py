@@ -52,6 +52,13 @@ def _locate(name_or_path: str | os.PathLike) -> Path:
     raise RecipeError(f"unknown recipe {text!r}{hint}; built-ins: {', '.join(builtin_names())}, or pass a .yaml file")
 
 
+def recipe_root(name_or_path: str | os.PathLike) -> Path:
+    """The folder a recipe's relative paths (impulse responses, soundfonts, ``extends``)
+    resolve in: the folder of the file :func:`load_recipe` reads, whatever its suffix
+    (``My.YAML`` too), never the current folder."""
+    return _locate(name_or_path).parent.resolve()
+
+
 def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
     """Map every key path in a composed YAML tree to its 1-based line."""
     out = {} if out is None else out
