@@ -27,6 +27,7 @@ are rejected and every error names ``file:line``. The format::
 from __future__ import annotations
 
 import difflib
+import logging
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -36,6 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import ParameterError
 from ..yamlsafe import load_yaml_file
+
+log = logging.getLogger(__name__)
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -216,12 +219,25 @@ def builtin_dir() -> Path:
     return Path(str(resources.files("covermill.instruments") / "builtin"))
 
 
-def load_folder(folder: str | Path) -> dict[str, Timbre]:
-    """Every ``*.yaml`` instrument in ``folder``, by name."""
+def load_folder(folder: str | Path, *, strict: bool = True, need: str | None = None) -> dict[str, Timbre]:
+    """Every ``*.yaml`` instrument in ``folder``, by name.
+
+    With ``strict=False`` a file that does not load is skipped with a warning (one bad file
+    must not break every render that uses the folder), unless it is ``need``, the
+    instrument asked for: then its error is raised.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise ParameterError(f"{folder}: no such instruments folder")
-    return {p.stem: load_timbre(p) for p in sorted(folder.glob("*.yaml"))}
+    found = {}
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            found[path.stem] = load_timbre(path)
+        except ParameterError as exc:
+            if strict or path.stem == need:
+                raise
+            log.warning("skipping instrument %s: %s", path.name, exc)
+    return found
 
 
 def load_builtin_timbres() -> dict[str, Timbre]:
