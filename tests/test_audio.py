@@ -175,3 +175,18 @@ def test_excerpt_through_ffmpeg(tmp_path):
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(wav), "-c:a", "aac", str(m4a)], check=True)
     y = load_audio(m4a, excerpt=(2.0, 3.0))
     assert abs(y.shape[1] - 3 * SR) < 0.05 * SR and abs(dominant_hz(y, SR) - 550.0) < 2.0
+
+
+@pytest.mark.parametrize("name", ["concat:a.wav|b.wav", "-i.m4a", "http:x.m4a"])
+def test_ffmpeg_reads_odd_names_as_files(tmp_path, monkeypatch, name):
+    """Finding 15 of issue 18: a file name is never an ffmpeg protocol or option."""
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not installed (make test installs it)")
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "src.wav", sine(220.0, 3.0), SR)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", "src.wav", "-c:a", "aac", "-f", "mp4", f"file:{name}"], check=True)
+    y = load_audio(name)  # the m4a itself (as a protocol, `a.wav`, `b.wav`, `x.m4a` do not exist)
+    assert abs(y.shape[1] - 3 * SR) < 0.05 * SR
