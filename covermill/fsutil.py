@@ -5,10 +5,27 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import OutputError, ParameterError
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask: from ``/proc/self/status`` where there is one (no race with other
+    threads), else read by setting and restoring it."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -16,7 +33,9 @@ def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iter
     """Yield a temporary path beside ``target``; on success rename it onto ``target``.
 
     The temporary file lives in the same folder, so the final ``os.replace`` is atomic:
-    readers see the old file or the new one, never half of one. On error the temporary
+    readers see the old file or the new one, never half of one. It is created private and
+    given the usual ``0666 & ~umask`` mode before it is filled (so the result is like a plain
+    ``open(target, "w")``, not ``mkstemp``'s 0600). On error the temporary
     file is removed and ``target`` is untouched.
     """
     target = Path(target)
@@ -27,7 +46,10 @@ def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iter
         prefix=f".{target.name}.", suffix=(suffix if suffix is not None else target.suffix) + ".part",
         dir=target.parent,
     )
-    os.close(fd)
+    try:  # mkstemp makes 0600; a finished file gets the mode open() would give it (the umask applies)
+        os.fchmod(fd, 0o666 & ~current_umask())
+    finally:
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
