@@ -83,6 +83,17 @@ def resample(y: np.ndarray, *, sr_in: int, sr_out: int) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(out, dtype=np.float32).reshape(-1, y.shape[0]).T)
 
 
+#: Longest audio decoded at once (seconds; 30 min of stereo float32 at 44.1 kHz is 635 MB).
+#: A longer song is refused unless an excerpt of it is asked for: only the excerpt is decoded.
+MAX_DURATION_S = 30 * 60.0
+#: Most channels a file may have (7.1 is 8; beyond 16 nothing is a song).
+MAX_CHANNELS = 16
+#: File sample rates accepted (Hz).
+MIN_FILE_SR, MAX_FILE_SR = 4000, 384000
+
+_DECODE_ERRORS = (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OverflowError, EOFError)
+
+
 def _check_path(path: Path) -> None:
     if not path.exists():
         raise AudioError(f"{path}: no such file; check the path")
@@ -92,45 +103,100 @@ def _check_path(path: Path) -> None:
         raise AudioError(f"{path}: is empty (0 bytes); re-export or re-download the song")
 
 
-def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
-    data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    return data.T, int(sr)
+def _check_excerpt(excerpt: tuple[float, float] | None) -> tuple[float, float] | None:
+    if excerpt is None:
+        return None
+    try:
+        start_s, seconds = (float(v) for v in excerpt)
+    except (TypeError, ValueError):
+        raise ParameterError(f"excerpt={excerpt!r} must be (start_s, seconds)") from None
+    if not (np.isfinite(start_s) and np.isfinite(seconds)) or start_s < 0 or seconds <= 0:
+        raise ParameterError(f"excerpt=({start_s:g}, {seconds:g}) needs a finite start_s >= 0 and seconds > 0")
+    return start_s, seconds
 
 
-def _read_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
+def _check_format(path: Path, channels: int, sr: int, seconds: float, excerpt: bool) -> None:
+    if not MIN_FILE_SR <= sr <= MAX_FILE_SR:
+        raise AudioError(f"{path}: sample rate {sr} Hz is outside {MIN_FILE_SR}-{MAX_FILE_SR} Hz; resample the song")
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioError(f"{path}: has {channels} channels (at most {MAX_CHANNELS}); downmix the song to stereo")
+    if seconds > MAX_DURATION_S:
+        what = "the excerpt" if excerpt else "the song"
+        raise AudioError(f"{path}: {what} is {seconds / 60:.1f} min long (at most {MAX_DURATION_S / 60:g} min "
+                         "decoded at once); cut it or render an excerpt (--excerpt START:SECONDS)")
+
+
+def _read_soundfile(path: Path, excerpt: tuple[float, float] | None = None) -> tuple[np.ndarray, int]:
+    with sf.SoundFile(str(path)) as f:
+        sr, channels = int(f.samplerate), int(f.channels)
+        _check_format(path, channels, sr, 0.0, False)
+        start, frames = 0, int(f.frames)
+        if excerpt is not None:
+            start = int(round(excerpt[0] * sr))
+            if f.frames > 0 and start >= f.frames:
+                raise AudioError(f"{path}: the excerpt starts at {excerpt[0]:g} s but the song is "
+                                 f"{f.frames / sr:.1f} s long; choose an earlier start")
+            frames = min(int(round(excerpt[1] * sr)), max(int(f.frames) - start, 0))
+            f.seek(start)
+        _check_format(path, channels, sr, frames / sr, excerpt is not None)
+        data = f.read(frames=frames, dtype="float32", always_2d=True)
+    return np.ascontiguousarray(data.T), sr
+
+
+def _read_ffmpeg(path: Path, excerpt: tuple[float, float] | None = None) -> tuple[np.ndarray, int]:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise AudioError(
             f"{path}: libsndfile cannot decode this format and ffmpeg is not installed; "
             "install ffmpeg (apt-get install ffmpeg) or convert the song to WAV/FLAC"
         )
+    # the input is named `file:` + an absolute path, so no name is read as an option or a
+    # protocol (`concat:a.wav|b.wav`, `-i`, `http:...`); decoding stops past the duration cap
+    span = ["-ss", f"{excerpt[0]:.6f}", "-t", f"{excerpt[1]:.6f}"] if excerpt else ["-t", f"{MAX_DURATION_S + 1:g}"]
     with tempfile.TemporaryDirectory(prefix="covermill-decode-") as tmp:
-        out = Path(tmp) / "decoded.wav"
+        out = (Path(tmp) / "decoded.wav").resolve()
         proc = subprocess.run(
-            [ffmpeg, "-nostdin", "-v", "error", "-i", str(path), "-vn", "-c:a", "pcm_f32le", str(out)],
-            capture_output=True, text=True, timeout=600,
+            [ffmpeg, "-nostdin", "-v", "error", *span, "-i", f"file:{path.resolve()}", "-vn", "-c:a", "pcm_f32le",
+             "-f", "wav", f"file:{out}"],
+            capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
         )
         if proc.returncode != 0 or not out.exists():
             detail = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
             raise AudioError(f"{path}: cannot be decoded as audio ({detail}); check the file is a valid song")
-        return _read_soundfile(out)
+        try:
+            y, sr = _read_soundfile(out)
+        except _DECODE_ERRORS as exc:
+            raise AudioError(f"{path}: cannot be decoded as audio ({exc}); check the file is a valid song") from None
+        _check_format(path, y.shape[0], sr, y.shape[1] / sr, excerpt is not None)
+        return y, sr
 
 
-def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Decode a file to float32 ``(channels, n)`` at its own rate, channels untouched."""
+def read_audio(path: str | os.PathLike, *, excerpt: tuple[float, float] | None = None) -> tuple[np.ndarray, int]:
+    """Decode a file to float32 ``(channels, n)`` at its own rate, channels untouched.
+
+    ``excerpt=(start_s, seconds)`` decodes only that part (a 20-minute file is never decoded
+    whole for a 30-s excerpt). Refuses with :class:`AudioError` a rate outside
+    ``MIN_FILE_SR..MAX_FILE_SR``, more than :data:`MAX_CHANNELS` channels, and more than
+    :data:`MAX_DURATION_S` seconds decoded at once.
+    """
     path = Path(path)
     _check_path(path)
+    excerpt = _check_excerpt(excerpt)
     try:
-        y, sr = _read_soundfile(path)
-    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        y, sr = _read_soundfile(path, excerpt)
+    except _DECODE_ERRORS as exc:
         log.debug("soundfile failed on %s (%s); trying ffmpeg", path, exc)
         if shutil.which("ffmpeg") is None:
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise AudioError(
-                f"{path}: cannot be decoded as audio ({exc}); check it is a valid WAV/FLAC/OGG/MP3 "
+                f"{path}: cannot be decoded as audio ({detail}); check it is a valid WAV/FLAC/OGG/MP3 "
                 "file, or install ffmpeg for other formats"
             ) from None
-        y, sr = _read_ffmpeg(path)
+        y, sr = _read_ffmpeg(path, excerpt)
     if y.shape[1] == 0:
+        if excerpt is not None:
+            raise AudioError(f"{path}: the excerpt starts at {excerpt[0]:g} s, past the end of the song; "
+                             "choose an earlier start")
         raise AudioError(f"{path}: contains no audio samples; re-export the song")
     if not np.all(np.isfinite(y)):
         raise AudioError(f"{path}: contains NaN or infinite samples (corrupt float data); re-export the song")
@@ -143,6 +209,7 @@ def load_audio(
     sr: int = WORK_SR,
     stereo: bool = True,
     min_duration_s: float = MIN_DURATION_S,
+    excerpt: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Load a song as float32 ``(2, n)`` at ``sr`` (default the working rate).
 
@@ -155,7 +222,13 @@ def load_audio(
     stereo : bool
         Map channels to stereo by the documented rule (otherwise keep the file's channels).
     min_duration_s : float
-        Refuse shorter audio with :class:`AudioError`.
+        Refuse shorter audio (or a shorter excerpt) with :class:`AudioError`.
+    excerpt : (start_s, seconds), optional
+        Decode only this part of the file (clipped at the song's end); ``start_s`` past the
+        end is an :class:`AudioError`, a non-finite or negative value a :class:`ParameterError`.
+
+    Limits (``docs/security.md``): :data:`MAX_DURATION_S` seconds decoded at once,
+    :data:`MAX_CHANNELS` channels, file rates ``MIN_FILE_SR..MAX_FILE_SR``.
 
     Examples
     --------
@@ -164,11 +237,12 @@ def load_audio(
     (2, dtype('float32'))
     """
     path = Path(path)
-    y, file_sr = read_audio(path)
+    y, file_sr = read_audio(path, excerpt=excerpt)
     duration = y.shape[1] / file_sr
     if duration < min_duration_s:
+        what = "the excerpt" if excerpt is not None else "it"
         raise AudioError(
-            f"{path}: is {duration:.2f} s long; covermill needs at least {min_duration_s:g} s of audio"
+            f"{path}: {what} is {duration:.2f} s long; covermill needs at least {min_duration_s:g} s of audio"
         )
     if stereo:
         y = to_stereo(y)

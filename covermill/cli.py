@@ -112,8 +112,7 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: s
     """Render SONG as a cover following a recipe."""
     from .automation.pipeline import check_out_dir
     from .automation.pipeline import render as run
-    from .recipes import load_recipe
-    from .recipes.loader import recipe_folder
+    from .recipes import load_recipe, recipe_root
     from .stems.cache import default_cache_dir
 
     check_out_dir(out_dir, inputs=(song,))
@@ -121,7 +120,7 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: s
     recipe = load_recipe(recipe_name)
     if draft:
         recipe = recipe.model_copy(update={"tempo": recipe.tempo.model_copy(update={"quality": "draft"})})
-    root = recipe_folder(recipe_name)
+    root = recipe_root(recipe_name)
     kw = dict(separator=separator, separator_params=_separator_params(separator, model, model_dir, device),
               cache_dir=None if no_cache else (cache_dir or default_cache_dir()), recipe_root=root, excerpt=span,
               stretcher=stretcher, soundfont=soundfont, instruments_dir=instruments_dir, session=session, mixer=mixer)

@@ -11,6 +11,7 @@ whose path is resolved inside the recipe's folder and may not leave it.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,54 @@ ALLOWED_PLUGINS: tuple[str, ...] = (
     "PitchShift", "Resample", "Reverb",
 )
 _PATH_PARAMS = {"Convolution": "impulse_response_filename"}
+
+# Sane ranges for every numeric parameter, checked when a recipe loads (docs/security.md):
+# a value outside is refused, so a recipe cannot ask for 30 CPU-seconds per audio second
+# (``Resample`` at 1e8 Hz) or feed ``inf`` to a filter. Units are those of the names.
+_FREQ = (10.0, 24000.0)
+_UNIT = (0.0, 1.0)
+PARAM_RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "Bitcrush": {"bit_depth": (1.0, 32.0)},
+    "Chorus": {"centre_delay_ms": (0.0, 100.0), "depth": _UNIT, "feedback": (-1.0, 1.0), "mix": _UNIT,
+               "rate_hz": (0.0, 99.0)},
+    "Clipping": {"threshold_db": (-100.0, 0.0)},
+    "Compressor": {"attack_ms": (0.0, 2000.0), "ratio": (1.0, 100.0), "release_ms": (0.0, 10000.0),
+                   "threshold_db": (-100.0, 0.0)},
+    "Convolution": {"mix": _UNIT},
+    "Delay": {"delay_seconds": (0.0, 10.0), "feedback": _UNIT, "mix": _UNIT},
+    "Distortion": {"drive_db": (-60.0, 100.0)},
+    "Gain": {"gain_db": (-100.0, 48.0)},
+    "HighShelfFilter": {"cutoff_frequency_hz": _FREQ, "gain_db": (-48.0, 48.0), "q": (0.05, 40.0)},
+    "HighpassFilter": {"cutoff_frequency_hz": _FREQ},
+    "LadderFilter": {"cutoff_hz": _FREQ, "drive": (1.0, 100.0), "resonance": _UNIT},
+    "Limiter": {"release_ms": (0.0, 10000.0), "threshold_db": (-100.0, 0.0)},
+    "LowShelfFilter": {"cutoff_frequency_hz": _FREQ, "gain_db": (-48.0, 48.0), "q": (0.05, 40.0)},
+    "LowpassFilter": {"cutoff_frequency_hz": _FREQ},
+    "MP3Compressor": {"vbr_quality": (0.0, 10.0)},
+    "NoiseGate": {"attack_ms": (0.0, 2000.0), "ratio": (1.0, 100.0), "release_ms": (0.0, 10000.0),
+                  "threshold_db": (-150.0, 0.0)},
+    "PeakFilter": {"cutoff_frequency_hz": _FREQ, "gain_db": (-48.0, 48.0), "q": (0.05, 40.0)},
+    "Phaser": {"centre_frequency_hz": _FREQ, "depth": _UNIT, "feedback": (-1.0, 1.0), "mix": _UNIT,
+               "rate_hz": (0.0, 99.0)},
+    "PitchShift": {"semitones": (-24.0, 24.0)},
+    "Resample": {"target_sample_rate": (1000.0, 96000.0)},
+    "Reverb": {"damping": _UNIT, "dry_level": _UNIT, "freeze_mode": _UNIT, "room_size": _UNIT,
+               "wet_level": _UNIT, "width": _UNIT},
+}
+
+
+def _check_ranges(name: str, params: Mapping[str, Any]) -> None:
+    ranges = PARAM_RANGES.get(name, {})
+    for key, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if key in ranges:
+                raise ParameterError(f"{name}: {key}={value!r} must be a number in [{ranges[key][0]:g}, {ranges[key][1]:g}]")
+            continue
+        if not math.isfinite(value):
+            raise ParameterError(f"{name}: {key}={value!r} must be a finite number")
+        low, high = ranges.get(key, (-math.inf, math.inf))
+        if not low <= value <= high:
+            raise ParameterError(f"{name}: {key}={value!r} must be within [{low:g}, {high:g}]")
 
 
 def plugin_parameters(name: str) -> list[str]:
@@ -61,18 +110,22 @@ def build_plugin(name: str, params: Mapping[str, Any], *, root: str | Path | Non
             raise ParameterError(
                 f"unknown parameter {key!r} for {name}{_suggest(key, valid)}; valid: {', '.join(valid)}"
             )
+    _check_ranges(name, params)
     kwargs = dict(params)
     path_key = _PATH_PARAMS.get(name)
     if path_key:
         if path_key not in kwargs:
             raise ParameterError(f"{name} needs {path_key!r} (a file inside the recipe's folder)")
+        if root is None:  # never the current folder: a recipe's files live beside the recipe
+            raise ParameterError(f"{name}: {path_key} {str(kwargs[path_key])!r} needs the recipe's folder; "
+                                 "load the recipe from a file")
         path = recipe_path(root, str(kwargs[path_key]), what=f"{name} {path_key}")
         if not path.is_file():
             raise ParameterError(f"{name}: impulse response {str(path)!r} does not exist")
         kwargs[path_key] = str(path)
     try:
         return getattr(pedalboard, name)(**kwargs)
-    except (ValueError, TypeError, RuntimeError) as exc:
+    except (ValueError, TypeError, RuntimeError, OverflowError) as exc:
         detail = str(exc).splitlines()[0]
         raise ParameterError(f"{name}({', '.join(f'{k}={v!r}' for k, v in params.items())}): {detail}") from None
 

@@ -5,10 +5,27 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import OutputError, ParameterError
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask: from ``/proc/self/status`` where there is one (no race with other
+    threads), else read by setting and restoring it."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -16,7 +33,9 @@ def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iter
     """Yield a temporary path beside ``target``; on success rename it onto ``target``.
 
     The temporary file lives in the same folder, so the final ``os.replace`` is atomic:
-    readers see the old file or the new one, never half of one. On error the temporary
+    readers see the old file or the new one, never half of one. It is created private and
+    given the usual ``0666 & ~umask`` mode before it is filled (so the result is like a plain
+    ``open(target, "w")``, not ``mkstemp``'s 0600). On error the temporary
     file is removed and ``target`` is untouched.
     """
     target = Path(target)
@@ -27,7 +46,10 @@ def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iter
         prefix=f".{target.name}.", suffix=(suffix if suffix is not None else target.suffix) + ".part",
         dir=target.parent,
     )
-    os.close(fd)
+    try:  # mkstemp makes 0600; a finished file gets the mode open() would give it (the umask applies)
+        os.fchmod(fd, 0o666 & ~current_umask())
+    finally:
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -79,14 +101,20 @@ def recipe_path(root: str | os.PathLike | None, value: str, *, what: str,
     """The absolute path of a file a recipe names (``what``: "soundfont", "impulse response", ...).
 
     The one check every recipe path goes through: a path inside the recipe's folder ``root``
-    (``None``: the current folder), or a bare file name found in one of the ``search`` folders.
+    or a bare file name found in one of the ``search`` folders.
     Absolute paths, ``~`` and ``..`` are refused with :class:`ParameterError` -- a downloaded
     recipe can only name files beside it (or the user's installed soundfonts), never a file
     elsewhere that an external program would then read or write. Paths given on the command
     line are not recipe paths and may point anywhere.
     """
     text = str(value)
-    base = Path(root) if root is not None else Path.cwd()
+    if root is None:  # never the current folder: a recipe's files live beside the recipe
+        found = [folder / text for folder in search if len(Path(text).parts) == 1 and (folder / text).is_file()]
+        if found:
+            return found[0].resolve()
+        raise ParameterError(f"{what} {text!r} needs the recipe's folder; load the recipe from a file"
+                             + (f" (or install it in {search[0]})" if search else ""))
+    base = Path(root)
     hint = f" (or a bare file name found in {', '.join(map(str, search))})" if search else ""
     if not text or "\x00" in text or "\n" in text:
         raise ParameterError(f"{what} path {text!r} is empty or holds a control character; name a file")

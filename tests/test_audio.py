@@ -121,3 +121,72 @@ def test_check_audio_rejects_bad_arrays():
         check_audio(np.zeros((2, 10), np.float32), 0)
     with pytest.raises(ParameterError, match="float"):
         check_audio(np.zeros((2, 10), np.int16), SR)
+
+
+def test_excerpt_decodes_only_that_part(tmp_path):
+    """Finding 12 of issue 18: a long file is not decoded whole for an excerpt."""
+    from covermill.audio import MAX_DURATION_S
+
+    sr = 8000
+    path = tmp_path / "long.flac"
+    block = np.zeros((sr * 60, 1), np.float32)
+    with sf.SoundFile(path, "w", samplerate=sr, channels=1, format="FLAC") as f:
+        for _ in range(int(MAX_DURATION_S // 60) + 1):
+            f.write(block)
+    with pytest.raises(AudioError, match=r"long\.flac: the song is 31\.0 min long .*--excerpt") as info:
+        load_audio(path)
+    assert "\n" not in str(info.value)
+    y = load_audio(path, excerpt=(25 * 60.0, 3.0))
+    assert y.shape == (2, 3 * SR)
+
+
+def test_excerpt_equals_the_cut_of_the_whole(tmp_path):
+    y = sine(440.0, 6.0) * np.linspace(0, 1, 6 * SR, dtype=np.float32)
+    path = write(tmp_path / "a.wav", y, SR, subtype="FLOAT")
+    whole = load_audio(path)
+    np.testing.assert_array_equal(load_audio(path, excerpt=(1.5, 2.5)), whole[:, int(1.5 * SR):int(4.0 * SR)])
+    np.testing.assert_array_equal(load_audio(path, excerpt=(3.0, 100.0)), whole[:, 3 * SR:])  # clipped at the end
+    with pytest.raises(AudioError, match="starts at 7 s but the song is 6.0 s long"):
+        load_audio(path, excerpt=(7.0, 3.0))
+    with pytest.raises(AudioError, match="the excerpt is 1.00 s long"):
+        load_audio(path, excerpt=(5.0, 3.0))
+    for bad in [(float("nan"), 5.0), (0.0, float("inf")), (-1.0, 3.0), (0.0, 0.0)]:
+        with pytest.raises(ParameterError, match="excerpt"):
+            load_audio(path, excerpt=bad)
+
+
+def test_too_many_channels_and_odd_rates_refused(tmp_path):
+    many = write(tmp_path / "many.wav", sine(440.0, 2.5, channels=20), SR)
+    with pytest.raises(AudioError, match="has 20 channels .at most 16.; downmix"):
+        load_audio(many)
+    slow = write(tmp_path / "slow.wav", sine(100.0, 2.5, sr=1000), 1000)
+    with pytest.raises(AudioError, match="sample rate 1000 Hz is outside"):
+        load_audio(slow)
+
+
+def test_excerpt_through_ffmpeg(tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not installed (make test installs it)")
+    wav = write(tmp_path / "a.wav", sine(550.0, 6.0), SR)
+    m4a = tmp_path / "a.m4a"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(wav), "-c:a", "aac", str(m4a)], check=True)
+    y = load_audio(m4a, excerpt=(2.0, 3.0))
+    assert abs(y.shape[1] - 3 * SR) < 0.05 * SR and abs(dominant_hz(y, SR) - 550.0) < 2.0
+
+
+@pytest.mark.parametrize("name", ["concat:a.wav|b.wav", "-i.m4a", "http:x.m4a"])
+def test_ffmpeg_reads_odd_names_as_files(tmp_path, monkeypatch, name):
+    """Finding 15 of issue 18: a file name is never an ffmpeg protocol or option."""
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not installed (make test installs it)")
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "src.wav", sine(220.0, 3.0), SR)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", "src.wav", "-c:a", "aac", "-f", "mp4", f"file:{name}"], check=True)
+    y = load_audio(name)  # the m4a itself (as a protocol, `a.wav`, `b.wav`, `x.m4a` do not exist)
+    assert abs(y.shape[1] - 3 * SR) < 0.05 * SR

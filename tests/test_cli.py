@@ -260,14 +260,3 @@ def test_rerender_leaves_no_outputs_of_the_earlier_render(tmp_path, quick_recipe
     assert (out / "mine.txt").read_text() == "the user's notes"
     assert "midi" not in json.loads((out / "qa.json").read_text())["outputs"]
 
-
-def test_recipe_with_upper_case_suffix_resolves_its_paths_beside_it(tmp_path, monkeypatch):
-    """Hardening #18.19: `My.YAML` resolves its impulse responses in its own folder, not the cwd."""
-    import covermill.recipes.loader as loader
-
-    folder = tmp_path / "recipes"
-    folder.mkdir()
-    (folder / "My.YAML").write_text("name: my\n")
-    monkeypatch.chdir(tmp_path)
-    assert loader.recipe_folder(folder / "My.YAML") == folder.resolve()
-    assert loader.recipe_folder("pop_to_jazz") == loader.builtin_dir().resolve()

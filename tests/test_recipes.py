@@ -45,7 +45,7 @@ def test_unknown_top_level_key(tmp_path):
         ("name: x\nstems:\n  vocals: {action: revoice}\n", "needs `revoice"),
         ("name: x\nstems:\n  drums:\n    effects:\n      - {plugin: Reverbb}\n", r":5: .*unknown effect 'Reverbb'.*did you mean 'Reverb'"),
         ("name: x\nstems:\n  drums:\n    effects:\n      - {plugin: Reverb, rom_size: 0.2}\n", r"unknown parameter 'rom_size'.*room_size"),
-        ("name: x\nstems:\n  drums:\n    effects:\n      - {plugin: Reverb, room_size: 7}\n", r"Room Size"),
+        ("name: x\nstems:\n  drums:\n    effects:\n      - {plugin: Reverb, room_size: 7}\n", r"room_size=7 must be within \[0, 1\]"),
         ("name: x\nstems:\n  drums:\n    effects:\n      - {plugin: VST3Plugin}\n", r"unknown effect 'VST3Plugin'"),
         ("name: x\nmaster: {lufs: 3}\n", r"master\.lufs"),
         ("- just\n- a list\n", "must be a mapping"),
@@ -164,3 +164,22 @@ def test_parts_are_validated_with_file_line_and_suggestions(tmp_path):
         load_recipe(write(tmp_path, "name: x\nparts:\n  drums: {style: jazz_swing,\n    gian_db: 3}\n", "r2.yaml"))
     with pytest.raises(RecipeError, match="unknown drum kit 'jaz'"):
         load_recipe(write(tmp_path, "name: x\nparts:\n  drums: {style: jazz_swing, kit: jaz}\n", "r3.yaml"))
+
+
+@pytest.mark.parametrize(
+    "effect,match",
+    [
+        ("{plugin: Resample, target_sample_rate: 1.0e+8}", r"target_sample_rate=100000000\.0 must be within \[1000, 96000\]"),
+        ("{plugin: Gain, gain_db: .inf}", r"gain_db=inf must be a finite number"),
+        ("{plugin: Reverb, room_size: .nan}", r"room_size=nan must be a finite number"),
+        ("{plugin: Delay, delay_seconds: 3600}", r"delay_seconds=3600 must be within"),
+        ("{plugin: PitchShift, semitones: 10000000000000000000000}", r"semitones=.* must be within"),
+        ("{plugin: LowpassFilter, cutoff_frequency_hz: '1e9'}", r"must be a number"),
+    ],
+)
+def test_effect_parameters_are_finite_and_in_range(tmp_path, effect, match):
+    """Finding 11 of issue 18: absurd effect parameters fail when the recipe loads."""
+    body = f"name: x\nstems:\n  drums:\n    effects:\n      - {effect}\n"
+    with pytest.raises(RecipeError, match=match) as info:
+        load_recipe(write(tmp_path, body))
+    assert "\n" not in str(info.value) and ":5:" in str(info.value)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,8 @@ import scipy.ndimage
 from ..audio import _check_path, load_audio
 from ..errors import ParameterError
 from .rhythm import ANALYSIS_SR, HOP, analysis_mono, cqt_chroma, track_beats
+
+log = logging.getLogger(__name__)
 
 #: Bump when the features change: cached files of another version are recomputed.
 FEATURE_VERSION = 1
@@ -156,6 +159,22 @@ def _file_features(path: str | os.PathLike) -> CoverFeatures:
     return features(load_audio(path, sr=ANALYSIS_SR, stereo=False), sr=ANALYSIS_SR)
 
 
+def _read_entry(entry: Path) -> CoverFeatures | None:
+    """A cached entry, or ``None`` if it is truncated, foreign or of the wrong shape (then it is
+    recomputed, like the stem cache does): a damaged file must never fail a render."""
+    try:
+        with np.load(entry, allow_pickle=False) as data:
+            chroma = np.asarray(data["chroma"], dtype=np.float32)
+            vector = np.asarray(data["twodftm"], dtype=np.float32)
+            bpm = float(data["bpm"])
+    except Exception:  # noqa: BLE001 - BadZipFile, EOFError, OSError, ValueError, KeyError, ...: all mean "damaged"
+        return None
+    if (chroma.ndim != 2 or chroma.shape[0] != 12 or vector.shape != (12 * PATCH_BEATS,)
+            or not np.all(np.isfinite(chroma)) or not np.all(np.isfinite(vector))):
+        return None
+    return CoverFeatures(chroma, vector, bpm)
+
+
 def features_from_file(path: str | os.PathLike, *, cache_dir: str | os.PathLike | None | bool = None) -> CoverFeatures:
     """Features of an audio file, cached as ``<cache_dir>/<sha256>.v<version>.npz``.
 
@@ -168,11 +187,10 @@ def features_from_file(path: str | os.PathLike, *, cache_dir: str | os.PathLike 
     folder = default_cache_dir() if cache_dir in (None, True) else Path(cache_dir)
     entry = folder / f"{file_digest(path)}.v{FEATURE_VERSION}.npz"
     if entry.exists():
-        try:
-            with np.load(entry) as data:
-                return CoverFeatures(data["chroma"], data["twodftm"], float(data["bpm"]))
-        except (OSError, ValueError, KeyError):
-            pass  # a broken entry is recomputed and replaced
+        cached = _read_entry(entry)
+        if cached is not None:
+            return cached
+        log.warning("cover-feature cache entry %s is damaged; recomputing it", entry)
     feats = _file_features(path)
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -130,15 +130,13 @@ def run_job(job: Job, separator: str = "auto", cache_dir: str | None = None, ses
     ``cache_dir`` is the stem cache shared by all jobs, so the recipes of one song separate it once.
     ``parallel`` lets the render run its independent stages on threads (worth it only when the
     workers leave cores idle)."""
-    from ..recipes import load_recipe
-    from ..recipes.loader import recipe_folder
+    from ..recipes import load_recipe, recipe_root
     from .pipeline import render
 
     t0 = time.perf_counter()
     record = {"song": job.song, "recipe": job.recipe, "output": job.out_dir, "status": "ok", "error": None}
     try:
-        recipe_root = recipe_folder(job.recipe)
-        render(job.song, load_recipe(job.recipe), job.out_dir, separator=separator, recipe_root=recipe_root,
+        render(job.song, load_recipe(job.recipe), job.out_dir, separator=separator, recipe_root=recipe_root(job.recipe),
                cache_dir=cache_dir, session=session, parallel=parallel)
     except CovermillError as exc:
         record.update(status="failed", error=str(exc))

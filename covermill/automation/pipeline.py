@@ -79,6 +79,8 @@ def render(song: str | os.PathLike, recipe: Recipe, out_dir: str | os.PathLike, 
     ``progress`` receives ``{"stage", "done", "total", "state"}`` dicts.
     """
     opts = RenderOptions.of(options, **kwargs)
+    if opts.recipe_root is None and recipe.root is not None:  # the recipe's own folder
+        opts = RenderOptions.of(opts, recipe_root=recipe.root)
     if opts.mixer == "audacity":
         from .audacity.mixer import check_recipe
 

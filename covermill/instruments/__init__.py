@@ -22,12 +22,13 @@ from .parametric import BUILTIN_TIMBRES, ParametricInstrument
 from .timbre import Timbre, load_folder, load_timbre
 
 
-def _timbres(folder: str | os.PathLike | None) -> dict[str, Timbre]:
-    """Built-in timbres, overridden by ``*.yaml`` files in the instruments folder."""
+def _timbres(folder: str | os.PathLike | None, need: str | None = None) -> dict[str, Timbre]:
+    """Built-in timbres, overridden by ``*.yaml`` files in the instruments folder. A file that
+    does not load is skipped with a warning, unless it is ``need`` (the instrument asked for)."""
     root = instruments_dir(folder)
     if folder is None and not root.is_dir():
         return BUILTIN_TIMBRES
-    return {**BUILTIN_TIMBRES, **load_folder(root)}
+    return {**BUILTIN_TIMBRES, **load_folder(root, strict=False, need=need)}
 
 
 def available(instruments_dir: str | os.PathLike | None = None) -> dict[str, str]:
@@ -54,7 +55,7 @@ def kinds(instruments_dir: str | os.PathLike | None = None) -> dict[str, str]:
 def get(name: str, *, instruments_dir: str | os.PathLike | None = None, **params) -> Instrument:
     """The instrument ``name``: a parametric one (a YAML copy in the instruments folder wins
     over the built-in), else a trained DDSP one; an unknown name lists the choices."""
-    timbres = _timbres(instruments_dir)
+    timbres = _timbres(instruments_dir, need=name)
     if name in timbres:
         return ParametricInstrument(timbres[name], **params)
     if name in list_trained(instruments_dir):

@@ -27,6 +27,7 @@ are rejected and every error names ``file:line``. The format::
 from __future__ import annotations
 
 import difflib
+import logging
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -35,6 +36,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import ParameterError
+from ..yamlsafe import load_yaml_file
+
+log = logging.getLogger(__name__)
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -197,19 +201,7 @@ def _format(path: Path, lines: dict[tuple, int], err: dict) -> str:
 def load_timbre(path: str | Path) -> Timbre:
     """Load and validate one instrument YAML file; errors are one line, ``file:line: problem``."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ParameterError(f"{path}: no such instrument file") from None
-    except (UnicodeDecodeError, IsADirectoryError):
-        raise ParameterError(f"{path}: is not a UTF-8 YAML instrument file") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ParameterError(f"{path}:{mark.line + 1 if mark else '?'}: malformed YAML ({problem}); fix the syntax") from None
+    data, node = load_yaml_file(path, ParameterError, "instrument file")
     if not isinstance(data, dict):
         raise ParameterError(f"{path}:1: an instrument file must be a mapping (name, range_hz, harmonics, ...)")
     try:
@@ -227,12 +219,25 @@ def builtin_dir() -> Path:
     return Path(str(resources.files("covermill.instruments") / "builtin"))
 
 
-def load_folder(folder: str | Path) -> dict[str, Timbre]:
-    """Every ``*.yaml`` instrument in ``folder``, by name."""
+def load_folder(folder: str | Path, *, strict: bool = True, need: str | None = None) -> dict[str, Timbre]:
+    """Every ``*.yaml`` instrument in ``folder``, by name.
+
+    With ``strict=False`` a file that does not load is skipped with a warning (one bad file
+    must not break every render that uses the folder), unless it is ``need``, the
+    instrument asked for: then its error is raised.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise ParameterError(f"{folder}: no such instruments folder")
-    return {p.stem: load_timbre(p) for p in sorted(folder.glob("*.yaml"))}
+    found = {}
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            found[path.stem] = load_timbre(path)
+        except ParameterError as exc:
+            if strict or path.stem == need:
+                raise
+            log.warning("skipping instrument %s: %s", path.name, exc)
+    return found
 
 
 def load_builtin_timbres() -> dict[str, Timbre]:

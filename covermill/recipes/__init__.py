@@ -4,10 +4,10 @@
 frozen :class:`Recipe`; every later stage trusts it.
 """
 
-from .loader import builtin_names, describe, load_recipe, new_recipe_text, recipe_to_yaml
+from .loader import builtin_names, describe, load_recipe, new_recipe_text, recipe_root, recipe_to_yaml
 from .schema import Effect, Key, Master, Recipe, Revoice, Stem, Tempo
 
 __all__ = [
     "Effect", "Key", "Master", "Recipe", "Revoice", "Stem", "Tempo",
-    "builtin_names", "describe", "load_recipe", "new_recipe_text", "recipe_to_yaml",
+    "builtin_names", "describe", "load_recipe", "new_recipe_text", "recipe_root", "recipe_to_yaml",
 ]

@@ -1,9 +1,10 @@
 """Find, parse, merge (``extends``) and validate recipes; errors name file, line and fix.
 
-YAML is read with ``yaml.SafeLoader`` only: tags such as ``!!python/object`` are refused,
-never executed. Line numbers come from the composed node tree, so a validation error
-points at the offending line: ``my.yaml:12: unknown key 'gian_db' in stems.drums (did
-you mean 'gain_db'?)``.
+YAML is read with ``yaml.SafeLoader`` only (:mod:`covermill.yamlsafe`): tags such as
+``!!python/object`` are refused, never executed, and the file's size, alias expansion,
+nesting and integer length are bounded (``docs/security.md``). Line numbers come from
+the composed node tree, so a validation error points at the offending line:
+``my.yaml:12: unknown key 'gian_db' in stems.drums (did you mean 'gain_db'?)``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import CovermillError, ParameterError, RecipeError
 from ..fsutil import recipe_path
+from ..yamlsafe import load_yaml_file
 from .schema import Bus, Key, Master, Part, Recipe, Revoice, Stem, Tempo
 
 MAX_EXTENDS_DEPTH = 8
@@ -50,10 +52,11 @@ def _locate(name_or_path: str | os.PathLike) -> Path:
     raise RecipeError(f"unknown recipe {text!r}{hint}; built-ins: {', '.join(builtin_names())}, or pass a .yaml file")
 
 
-def recipe_folder(name_or_path: str | os.PathLike) -> Path:
-    """The folder a recipe's paths are resolved in: the recipe file's own folder (whatever its
-    suffix's case), or the built-in recipes' folder for a built-in name."""
-    return _locate(name_or_path).resolve().parent
+def recipe_root(name_or_path: str | os.PathLike) -> Path:
+    """The folder a recipe's relative paths (impulse responses, soundfonts, ``extends``)
+    resolve in: the folder of the file :func:`load_recipe` reads, whatever its suffix
+    (``My.YAML`` too), never the current folder."""
+    return _locate(name_or_path).parent.resolve()
 
 
 def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
@@ -73,21 +76,7 @@ def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dic
 
 
 def _parse(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise RecipeError(f"{path}: is not UTF-8 text; save the recipe as UTF-8 YAML") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
-    except yaml.constructor.ConstructorError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
-        raise RecipeError(f"{path}:{line}: YAML tags are not allowed in recipes ({exc.problem}); remove the tag") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f"{mark.line + 1}" if mark else "?"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RecipeError(f"{path}:{line}: malformed YAML ({problem}); fix the syntax") from None
+    data, node = load_yaml_file(path, RecipeError, "recipe")
     if data is None:
         raise RecipeError(f"{path}: is empty; a recipe needs at least `name:`")
     if not isinstance(data, dict):
@@ -200,7 +189,9 @@ def load_recipe(name_or_path: str | os.PathLike) -> Recipe:
     data, lines = _parse(path)
     data = _resolve_extends(data, path, 0, (path.resolve(),))
     try:
-        return Recipe.model_validate(data, context={"root": path.parent})
+        recipe = Recipe.model_validate(data, context={"root": path.parent})
+        recipe._root = path.parent.resolve()
+        return recipe
     except ValidationError as exc:
         errors = exc.errors()
         first = _format_error(path, lines, errors[0])

@@ -10,11 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from ..constants import DEFAULT_LUFS, DEFAULT_TRUE_PEAK_DB
 from ..errors import ParameterError
-
 
 #: A part's track in the mix (and in ``cover_stems/``, ``midi/parts/``) is ``part_<name>``.
 PART_PREFIX = "part_"
@@ -259,6 +258,13 @@ class Recipe(_Strict):
     tempo: Tempo = Tempo()
     key: Key = Key()
     master: Master = Master()
+    _root: Path | None = PrivateAttr(None)
+
+    @property
+    def root(self) -> Path | None:
+        """The folder this recipe's paths resolve in (set by ``load_recipe``; ``None`` for a
+        recipe built in code)."""
+        return self._root
 
     @field_validator("soundfont")
     @classmethod

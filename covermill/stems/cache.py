@@ -4,7 +4,7 @@ An entry's key is the SHA-256 of (the audio's samples, shape and rate, the separ
 its output-relevant parameters); re-rendering a song with another recipe, or with the same
 one, then skips separation. Entries are ``.npz`` files written atomically
 (:func:`covermill.fsutil.atomic_path`) holding the stems as float32 plus a SHA-256 of every
-stem; an entry that fails to load or to verify is logged, deleted and recomputed.
+stem; an entry that fails to load or to verify (checksums, names, shape, metadata) is logged, deleted and recomputed.
 
 The folder is ``--cache-dir``, else ``$COVERMILL_CACHE_DIR``, else
 ``platformdirs.user_cache_dir("covermill")/stems``. Stems are stored uncompressed (float32,
@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..constants import STEM_NAMES
 from ..fsutil import atomic_path
 from .base import Separator
 
@@ -79,17 +80,31 @@ class StemCache:
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.npz"
 
-    def get(self, key: str) -> dict[str, np.ndarray] | None:
-        """The stems stored under ``key``, or ``None`` (missing, or corrupt: then deleted)."""
+    def get(self, key: str, *, shape: tuple[int, ...] | None = None) -> dict[str, np.ndarray] | None:
+        """The stems stored under ``key``, or ``None`` (missing, or corrupt: then deleted).
+
+        An entry is used only if its metadata is well-formed, every stem matches its checksum,
+        is float32 ``(channels, n)`` (``shape`` when given: the mix's), and the canonical
+        :data:`STEM_NAMES` are all there; anything else is treated as corrupt.
+        """
         path = self.path(key)
         if not path.is_file():
             return None
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["__meta__"]))
+                if not (isinstance(meta, dict) and isinstance(meta.get("stems"), list)
+                        and isinstance(meta.get("sha256"), dict)
+                        and all(isinstance(n, str) and n != "__meta__" for n in meta["stems"])):
+                    raise ValueError("malformed metadata")
                 stems = {name: data[name] for name in meta["stems"]}
+            missing = [n for n in STEM_NAMES if n not in stems]
+            if missing:
+                raise ValueError(f"missing stems {missing}")
             for name, arr in stems.items():
-                if _digest(arr) != meta["sha256"][name]:
+                if arr.dtype != np.float32 or arr.ndim != 2 or (shape is not None and arr.shape != tuple(shape)):
+                    raise ValueError(f"stem {name!r} is {arr.dtype} {arr.shape}, expected float32 {shape}")
+                if _digest(arr) != meta["sha256"].get(name):
                     raise ValueError(f"checksum mismatch in stem {name!r}")
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
             log.warning("stem cache entry %s is corrupt (%s); separating again", path, exc)
@@ -113,7 +128,7 @@ def separate_cached(sep: Separator, y: np.ndarray, *, sr: int,
     if cache is None:
         return sep.separate(y, sr=sr), False
     key = cache_key(y, sr=sr, sep=sep)
-    stems = cache.get(key)
+    stems = cache.get(key, shape=y.shape)
     if stems is not None:
         log.info("stems from cache %s", cache.path(key))
         return stems, True

@@ -142,3 +142,25 @@ def test_too_few_beats_gives_no_verdict():
     assert result["is_cover"] is None and result["verdict"].startswith(cover.TOO_SHORT)
     long = cover.compare(song(bars=8, seed=0, sr=SR), song(bars=8, seed=0, sr=SR, transpose=2), sr=SR)
     assert min(long["beats"]) >= cover.MIN_VERDICT_BEATS and long["is_cover"] is True and "verdict" not in long
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "wrong shape", "empty"])
+def test_damaged_feature_cache_entry_is_recomputed(tmp_path, damage):
+    """Finding 7 of issue 18: a truncated cache file must not fail every render until deleted."""
+    a = write(tmp_path / "a.wav", song(bars=4, sr=SR), sr=SR)
+    first = cover.features_from_file(a, cache_dir=tmp_path / "cache")
+    (entry,) = (tmp_path / "cache").glob("*.npz")
+    raw = entry.read_bytes()
+    if damage == "truncate":
+        entry.write_bytes(raw[: len(raw) // 2])
+    elif damage == "garbage":
+        entry.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+    elif damage == "empty":
+        entry.write_bytes(b"")
+    else:
+        np.savez(entry.with_suffix(""), chroma=np.zeros((3, 4), np.float32), twodftm=np.zeros(5, np.float32),
+                 bpm=np.float64(120))
+    again = cover.features_from_file(a, cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(again.chroma, first.chroma)
+    np.testing.assert_array_equal(again.twodftm, first.twodftm)
+    assert entry.read_bytes() == raw  # replaced by a good entry

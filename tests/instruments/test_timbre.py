@@ -97,3 +97,16 @@ def test_cli_validate_and_list(tmp_path):
     bad = _copy(tmp_path, edit=lambda s: s.replace("q: 2.0", "q: 99"))
     result = runner.invoke(main, ["instruments", "validate", str(bad)])
     assert result.exit_code == 1 and "cello.yaml:16: body.0.q:" in result.output
+
+
+def test_one_bad_file_in_the_folder_breaks_only_itself(tmp_path, caplog):
+    """Finding 18 of issue 18: a broken YAML beside good ones is skipped with a warning."""
+    _copy(tmp_path, new_name="dark_cello", edit=lambda s: s.replace("count: 40", "count: 6"))
+    (tmp_path / "broken.yaml").write_text("name: broken\nrange_hz: [1, \n")
+    with caplog.at_level("WARNING"):
+        assert instruments.get("dark_cello", instruments_dir=tmp_path).timbre.n_harmonics == 6
+        assert instruments.get("flute", instruments_dir=tmp_path).timbre.name == "flute"
+        assert "broken" not in instruments.available(instruments_dir=tmp_path)
+    assert "skipping instrument broken.yaml" in caplog.text
+    with pytest.raises(ParameterError, match=r"broken\.yaml:\d+: malformed YAML"):
+        instruments.get("broken", instruments_dir=tmp_path)

@@ -136,3 +136,31 @@ def test_stems_written_block_by_block_equal_save_audio(tmp_path, monkeypatch, fm
                clip="none" if fmt == "wav" else "clamp")
     a, b = sf.read(tmp_path / f"a.{fmt}", dtype="float32"), sf.read(tmp_path / f"b.{fmt}", dtype="float32")
     assert a[1] == b[1] and np.array_equal(a[0], b[0])
+
+
+@pytest.mark.parametrize("forgery", ["short vocals", "missing stem", "meta list", "meta names not str"])
+def test_entries_are_checked_on_shape_names_and_metadata(mix, tmp_path, forgery, caplog):
+    """Finding 8 of issue 18: a well-checksummed but wrong entry, or odd metadata, is recomputed."""
+    import json
+
+    cache = stem_cache.StemCache(tmp_path)
+    key = stem_cache.cache_key(mix, sr=SR, sep=CountingDSP())
+    good = CountingDSP().separate(mix, sr=SR)
+    arrays = {n: np.ascontiguousarray(a, dtype=np.float32) for n, a in good.items()}
+    if forgery == "short vocals":
+        arrays["vocals"] = np.zeros((2, 10), np.float32)
+    elif forgery == "missing stem":
+        del arrays["bass"]
+    meta = {"v": 1, "stems": list(arrays), "sha256": {n: stem_cache._digest(a) for n, a in arrays.items()}}
+    if forgery == "meta list":
+        meta = []
+    elif forgery == "meta names not str":
+        meta["stems"] = [1, 2]
+    path = cache.path(key)
+    path.parent.mkdir(parents=True)
+    with open(path, "wb") as f:
+        np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays)
+    CountingDSP.calls = 0
+    stems_out, hit = stem_cache.separate_cached(CountingDSP(), mix, sr=SR, cache=cache)
+    assert not hit and CountingDSP.calls == 1 and "corrupt" in caplog.text
+    assert stems_out["vocals"].shape == mix.shape
