@@ -266,6 +266,12 @@ class Recipe(_Strict):
         recipe built in code)."""
         return self._root
 
+    def __eq__(self, other: object) -> bool:  # the same settings, wherever the file was
+        return type(other) is type(self) and self.model_dump() == other.model_dump()
+
+    def __hash__(self) -> int:
+        return hash(self.model_dump_json())
+
     @field_validator("soundfont")
     @classmethod
     def _soundfont_inside(cls, soundfont: str | None, info: ValidationInfo) -> str | None:
