@@ -101,7 +101,7 @@ def stretch_kept(
 
 
 def _add_processed(group: dict[str, np.ndarray], main: np.ndarray, sends: dict[str, np.ndarray], *, recipe: Recipe,
-                   sr: int, root: str | Path | None) -> None:
+                   sr: int, root: str | Path | None, each: dict[str, np.ndarray] | None = None) -> None:
     """Process each stem of ``group`` and add it into ``main`` and, by its send levels, into ``sends``.
 
     The stems' chains run side by side on threads (pedalboard releases the GIL while it
@@ -116,24 +116,57 @@ def _add_processed(group: dict[str, np.ndarray], main: np.ndarray, sends: dict[s
         spec = recipe.stem(name)
         m = min(length, y.shape[1])
         main[:, :m] += y[:, :m]
+        if each is not None:
+            each[name] = sum_stems([y], length=length)
         for bus, level_db in spec.sends.items():
             sends[bus][:, :m] += y[:, :m] * db_to_gain(level_db)
 
 
+def stretch_each(
+    kept: dict[str, np.ndarray], *, recipe: Recipe, sr: int, n_in: int, time_ratio: float = 1.0,
+    semitones: float = 0.0, stretcher: str = "pedalboard", root: str | Path | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Like :func:`stretch_kept`, but every kept stem stays a track of its own: ``({stem: (2, n_out)},
+    {bus: (2, n_out)})``, each stem processed (pan, effects, gain) and stretched as its own
+    channels of the same Rubber Band pass (so all stay sample-aligned). Their sum is the kept
+    stems' part of the cover, and each is a cover stem (``OUT/cover_stems/<stem>.wav``). With
+    one kept stem this is :func:`stretch_kept` exactly."""
+    n_out = int(round(n_in / time_ratio))
+    if not kept:
+        return {}, {}
+    main = np.zeros((2, n_in), np.float32)
+    sends = {b: np.zeros((2, n_in), np.float32) for b in recipe.buses}
+    each: dict[str, np.ndarray] = {}
+    _add_processed(kept, main, sends, recipe=recipe, sr=sr, root=root, each=each)
+    names = list(each)
+    used = [b for b in recipe.buses if np.any(sends[b])]
+    stacked = np.concatenate([*[each[n] for n in names], *[sends[b] for b in used]], axis=0)
+    stretched = stretch(stacked, sr=sr, time_ratio=time_ratio, semitones=semitones, engine=stretcher,
+                        high_quality=recipe.tempo.quality == "high")
+    fit = lambda a: sum_stems([a], length=n_out)  # noqa: E731  (the stretcher may be a sample off)
+    k = len(names)
+    return ({n: fit(stretched[2 * i : 2 * i + 2]) for i, n in enumerate(names)},
+            {b: fit(stretched[2 * (k + i) : 2 * (k + i) + 2]) for i, b in enumerate(used)})
+
+
 def mix_voiced(revoiced: dict[str, np.ndarray], *, recipe: Recipe, sr: int, n_out: int,
-               root: str | Path | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The re-voiced stems (already at the cover tempo, ``n_out`` samples) through their chains:
-    ``(their sum, their sends per bus)``. The render runs it while the kept stems are stretched."""
+               root: str | Path | None = None, each: dict[str, np.ndarray] | None = None
+               ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The re-voiced stems and generated parts (already at the cover tempo, ``n_out`` samples)
+    through their chains: ``(their sum, their sends per bus)``; ``each`` (a dict, optional) gets
+    every one of them as processed. The render runs it while the kept stems are stretched."""
     voiced = np.zeros((2, n_out), np.float32)
     sends = {b: np.zeros((2, n_out), np.float32) for b in recipe.buses}
-    _add_processed(revoiced, voiced, sends, recipe=recipe, sr=sr, root=root)
+    _add_processed(revoiced, voiced, sends, recipe=recipe, sr=sr, root=root, each=each)
     return voiced, sends
 
 
 def add_buses(stretched: tuple[np.ndarray, dict[str, np.ndarray]], voiced: tuple[np.ndarray, dict[str, np.ndarray]],
-              *, recipe: Recipe, sr: int, root: str | Path | None = None) -> np.ndarray:
+              *, recipe: Recipe, sr: int, root: str | Path | None = None,
+              each: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """The cover before the master: :func:`stretch_kept`'s output plus :func:`mix_voiced`'s,
-    and every bus's effect chain run once on its summed sends, added with its gain and pan."""
+    and every bus's effect chain run once on its summed sends, added with its gain and pan
+    (``each``, optional, gets every bus's output as ``bus_<name>``)."""
     main, kept_sends = stretched
     voiced_sum, sends = voiced
     cover = main + voiced_sum
@@ -146,7 +179,10 @@ def add_buses(stretched: tuple[np.ndarray, dict[str, np.ndarray]], voiced: tuple
         bus = recipe.buses[b]
         if bus.effects:
             wet = build_chain([(e.plugin, e.params) for e in bus.effects], root=root)(wet, sr)
-        cover += pan(wet, bus.pan) * db_to_gain(bus.gain_db)
+        out = pan(wet, bus.pan) * db_to_gain(bus.gain_db)
+        cover += out
+        if each is not None:
+            each[f"bus_{b}"] = out.astype(np.float32)
     return cover
 
 
