@@ -56,11 +56,11 @@ class Song:
 
 SONGS = (
     Song("pop_C_major_100", 0, "major", 100, 4, POP, POP_CHORUS, 53, seed=1),
-    Song("ballad_A_minor_76", 9, "minor", 76, 4, MINOR, MINOR_CHORUS, 52, seed=2),
-    Song("rock_Eb_major_128", 3, "major", 128, 4, POP_CHORUS, POP, 54, seed=3),
+    Song("ballad_A_minor_76", 9, "minor", 76, 4, MINOR, MINOR_CHORUS, 53, seed=2),
+    Song("rock_Eb_major_128", 3, "major", 128, 4, POP_CHORUS, POP, 53, seed=3),
     Song("waltz_F_major_138", 5, "major", 138, 3, WALTZ, POP, 53, seed=4),
-    Song("waltz_D_minor_96", 2, "minor", 96, 3, WALTZ_MINOR, MINOR, 52, seed=5),
-    Song("pop_B_minor_112", 11, "minor", 112, 4, MINOR_CHORUS, MINOR, 54, seed=6),
+    Song("waltz_D_minor_96", 2, "minor", 96, 3, WALTZ_MINOR, MINOR, 53, seed=5),
+    Song("pop_B_minor_112", 11, "minor", 112, 4, MINOR_CHORUS, MINOR, 53, seed=6),
 )
 SPECIAL = (
     Song("free_time_G_major", 7, "major", 72, 4, POP, POP_CHORUS, 52, repeats=1, drums=False, rubato=0.35, seed=7),

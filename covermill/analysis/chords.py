@@ -56,7 +56,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 def decode_chords(chroma: np.ndarray, energy: np.ndarray, *, change_ok: np.ndarray | None = None,
                   sharpness: float = 14.0, change_penalty: float = 0.3, off_bar_penalty: float = 1.5,
-                  n_level: float = 0.04, bass: np.ndarray | None = None) -> list[tuple[int, str] | None]:
+                  n_level: float = 0.04, n_base: float = 0.6, bass: np.ndarray | None = None) -> list[tuple[int, str] | None]:
     """One chord per column of ``chroma`` ``(12, n)``: ``(root, quality)`` or ``None`` ("N").
 
     ``energy`` ``(n,)`` is each column's level relative to the loudest (0..1); below
@@ -77,7 +77,7 @@ def decode_chords(chroma: np.ndarray, energy: np.ndarray, *, change_ok: np.ndarr
     # "N": silence or a flat chroma (noise, drums) — how far the best template is above a flat column
     flat = np.full(12, 1 / np.sqrt(12))
     flatness = flat @ _unit(np.maximum(chroma, 0.0))  # 1.0 for a flat column
-    n_score = np.where(energy < n_level, 2.0, 0.0) + np.where(flatness > 0.93, 1.0, 0.0) + 0.55
+    n_score = np.where(energy < n_level, 2.0, 0.0) + np.where(flatness > 0.985, 1.0, 0.0) + n_base
     log_obs = sharpness * np.vstack([sim + prior[:, None], n_score[None]])  # (n_chords + 1, n)
     n_states = log_obs.shape[0]
     ok = np.ones(n, bool) if change_ok is None else np.asarray(change_ok, bool)
@@ -102,9 +102,10 @@ def estimate_key(chroma: np.ndarray, weights: np.ndarray | None = None,
                  chords: list[tuple[int, str] | None] | None = None) -> Key | None:
     """The key of beat chroma ``(12, n)``; ``None`` when there is no pitched content.
 
-    The profile correlation picks the candidates; between a major key and its relative
-    minor (the same scale), the one whose tonic triad the decoded ``chords`` hold longer,
-    and that the song ends on, wins.
+    The profile correlation is added to evidence from the decoded ``chords``: the share of
+    beats on the tonic triad, on diatonic roots and on the dominant seventh (V7), and
+    whether the song ends on the tonic. This mostly decides between a major key and its
+    relative minor, which share a scale.
     """
     x = compress(chroma)
     if x.shape[1] == 0 or not np.any(x):
@@ -128,7 +129,9 @@ def estimate_key(chroma: np.ndarray, weights: np.ndarray | None = None,
             scale = {(tonic + i) % 12 for i in MODE_SCALES[mode]}
             diatonic = sum(1 for c in voiced if c[0] in scale) / total
             end = 0.08 if last is not None and last[0] == tonic else 0.0
-            boosted.append((r + 0.5 * share + 0.3 * diatonic + end, tonic, mode))
+            # a dominant seventh (V7) points at its tonic, in major and (harmonic) minor alike
+            dominant = sum(1 for c in voiced if c[1] == "7" and c[0] == (tonic + 7) % 12) / total
+            boosted.append((r + 0.5 * share + 0.3 * diatonic + 0.6 * dominant + end, tonic, mode))
         scores = boosted
     scores.sort(reverse=True)
     best, second = scores[0][0], scores[1][0]

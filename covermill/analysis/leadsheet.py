@@ -20,7 +20,7 @@ import numpy as np
 
 from ..leadsheet import Chord, LeadSheet
 from .chords import QUALITIES, compress, decode_chords, estimate_key
-from .melody import bass_from_chords, clean_melody
+from .melody import bass_from_chords, clean_melody, subdivide
 from .meter import beat_is_steady, downbeats, harmonic_novelty
 from .rhythm import ANALYSIS_SR, HOP, analysis_mono, cqt_chroma, track_beats
 from .sections import sections
@@ -174,12 +174,15 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
         warnings.append("no chord")
     key = estimate_key(beat_chroma, weights=energy, chords=labels) if not all(x is None for x in labels) else None
 
+    grid = subdivide(starts, 4) if steady else None
     melody = ()
     if lead_f0 is not None:
-        melody = clean_melody(*lead_f0, key=key, chords=chords)
+        melody = clean_melody(*lead_f0, key=key, chords=chords, onset_grid_s=grid)
     if not melody:
         warnings.append("no melody" if lead_f0 is not None else "no melody: no lead f0 given")
-    bass = clean_melody(*bass_f0, key=key, chords=chords, min_note_s=0.08) if bass_f0 is not None else ()
+    bass = ()
+    if bass_f0 is not None:
+        bass = clean_melody(*bass_f0, key=key, chords=chords, min_note_s=0.08, onset_grid_s=grid)
     if not bass:
         bass = bass_from_chords(chords, downbeats_s=downs)
         methods["bass"] = "chord roots"

@@ -40,7 +40,8 @@ def _snap(midi: float, *, tones: frozenset[int], scale: frozenset[int], ambiguou
 def clean_melody(times: np.ndarray, f0_hz: np.ndarray, voiced_prob: np.ndarray, *, key: Key | None,
                  chords: Sequence[Chord] = (), min_note_s: float = 0.09, voicing_threshold: float = 0.5,
                  smooth_s: float = 0.16, hysteresis: float = 0.65, ambiguous: float = 0.3,
-                 velocity: int = 90) -> tuple[Note, ...]:
+                 velocity: int = 90, onset_grid_s: np.ndarray | None = None,
+                 late_s: float = 0.12) -> tuple[Note, ...]:
     """Notes of a monophonic f0 track.
 
     Parameters
@@ -54,6 +55,10 @@ def clean_melody(times: np.ndarray, f0_hz: np.ndarray, voiced_prob: np.ndarray, 
     key, chords
         Where a note's median pitch is within ``ambiguous`` semitones of the midpoint between
         two semitones, the chord tone (at the note's middle), else the scale tone, wins.
+    onset_grid_s : np.ndarray, optional
+        Grid times (e.g. the beat grid's 16ths). f0 trackers hear a note late (a window's
+        worth, a slow attack): a note's start moves back to the last grid time at most
+        ``late_s`` before it (and no earlier than the previous note's end).
     min_note_s : float
         Shorter pieces join the note before them in the same phrase, or are dropped.
     smooth_s, hysteresis
@@ -117,7 +122,33 @@ def clean_melody(times: np.ndarray, f0_hz: np.ndarray, voiced_prob: np.ndarray, 
                 notes[-1] = Note(notes[-1].start_s, float(t1), pitch, velocity)
             else:
                 notes.append(Note(float(t0), float(t1), int(np.clip(pitch, 0, 127)), velocity))
+    if onset_grid_s is not None and len(onset_grid_s) and notes:
+        notes = _snap_onsets(notes, np.sort(np.asarray(onset_grid_s, float)), late_s)
     return tuple(notes)
+
+
+def _snap_onsets(notes: list[Note], grid: np.ndarray, late_s: float) -> list[Note]:
+    out: list[Note] = []
+    for note in notes:
+        i = int(np.searchsorted(grid, note.start_s + 0.02, side="right")) - 1
+        start = note.start_s
+        if i >= 0 and note.start_s - grid[i] <= late_s:
+            start = max(float(grid[i]), out[-1].end_s if out else 0.0)
+        if out and start < out[-1].end_s:
+            start = out[-1].end_s
+        if note.end_s - start > 1e-3:
+            out.append(Note(start, note.end_s, note.pitch, note.velocity))
+    return out
+
+
+def subdivide(beats_s: np.ndarray, parts: int = 4) -> np.ndarray:
+    """The grid of ``parts`` equal steps per beat (16ths for 4), one beat past the last."""
+    beats = np.asarray(beats_s, float)
+    if len(beats) < 2:
+        return beats
+    beats = np.concatenate([beats, [2 * beats[-1] - beats[-2]]])
+    steps = np.arange(parts) / parts
+    return (beats[:-1, None] + np.diff(beats)[:, None] * steps[None]).ravel()
 
 
 def bass_from_chords(chords: Sequence[Chord], *, downbeats_s: Sequence[float] = (), low_midi: int = 36,

@@ -10,6 +10,7 @@ contrast win; a 4-beat bar whose half bars also fit is preferred over 2-beat one
 
 from __future__ import annotations
 
+import librosa
 import numpy as np
 
 #: The meters the estimator chooses between (beats per bar).
@@ -19,8 +20,10 @@ METERS = (3, 4)
 def beat_is_steady(beats_s: np.ndarray, bpm: float, onset: np.ndarray, fps: float) -> bool:
     """Whether a tracked beat grid is a real pulse, not a grid laid over free time.
 
-    Needs at least 4 beats, steady intervals (coefficient of variation below 0.12) and an
-    onset envelope whose autocorrelation at the beat period stands out (>= 0.2 of lag 0).
+    Needs at least 4 beats, steady intervals (coefficient of variation below 0.12), an onset
+    envelope whose autocorrelation at the beat period stands out (>= 0.3 of lag 0), and an
+    onset peak within 50 ms of at least half of the beats (a tracker forced onto rubato
+    music lays most of its beats between the notes).
     """
     if len(beats_s) < 4 or not np.isfinite(bpm) or bpm <= 0:
         return False
@@ -35,8 +38,15 @@ def beat_is_steady(beats_s: np.ndarray, bpm: float, onset: np.ndarray, fps: floa
     lo = int(np.floor(lag))
     if lo + 1 >= len(x):
         return False
-    ac = [float(x[:-k] @ x[k:]) / denom for k in (lo, lo + 1)]
-    return max(ac) >= 0.2
+    ac = max(float(x[:-k] @ x[k:]) / denom for k in (lo, lo + 1))
+    if ac < 0.3:
+        return False
+    peaks = librosa.util.peak_pick(onset, pre_max=3, post_max=3, pre_avg=10, post_avg=10,
+                                   delta=0.5 * float(onset.std()), wait=5) / fps
+    if len(peaks) == 0:
+        return False
+    gaps = np.abs(peaks[None, :] - np.asarray(beats_s)[:, None]).min(axis=1)
+    return float(np.mean(gaps < 0.05)) >= 0.5
 
 
 def _z(x: np.ndarray) -> np.ndarray:
