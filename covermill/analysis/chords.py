@@ -17,7 +17,7 @@ from ..leadsheet import CHORD_INTERVALS, MODE_SCALES, Key
 
 #: Chord qualities the decoder chooses from (mir_eval shorthand), with a log-prior each:
 #: sevenths and the rarer triads must explain the chroma clearly better than a plain triad.
-QUALITIES: dict[str, float] = {"maj": 0.0, "min": 0.0, "7": -0.06, "min7": -0.06, "dim": -0.12, "sus4": -0.12}
+QUALITIES: dict[str, float] = {"maj": 0.0, "min": 0.0, "7": -0.01, "min7": -0.03, "dim": -0.12, "sus4": -0.12}
 
 # Krumhansl-Kessler probe-tone profiles (C major, C minor).
 _KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])

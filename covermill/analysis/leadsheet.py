@@ -139,40 +139,50 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
         warnings.append("free time: no stable beat")
         starts = np.arange(0.0, duration, FREE_TIME_FRAME_S)
         methods["chords"] += f" (free time: {FREE_TIME_FRAME_S} s frames)"
+    # chord columns: the beats, plus the lead-in before the first beat and the tail after the last
+    cstarts, off = starts, 0
+    if steady:
+        period = float(np.median(np.diff(starts)))
+        head = [0.0] if starts[0] > 0.15 else []
+        tail = [starts[-1] + period] if duration - (starts[-1] + period) > 0.15 else []
+        cstarts, off = np.concatenate([head, starts, tail]), len(head)
     n_chroma = chroma.shape[1]
-    edges = np.clip(np.round(starts * ANALYSIS_SR / CHROMA_HOP).astype(int), 0, n_chroma)
-    edges = np.concatenate([edges, [n_chroma]])
-    beat_chroma = _per_beat(chroma, edges)
-    redges = np.clip(np.round(starts * fps).astype(int), 0, len(rms))
-    beat_rms = _per_beat(rms, np.concatenate([redges, [len(rms)]]))
-    energy = beat_rms / max(float(beat_rms.max(initial=0.0)), 1e-12)
-    bass_pc = bass_onsets = None
-    if bass_f0 is not None and len(starts):
-        bass_pc, bass_onsets = _f0_pitch_classes(bass_f0, starts, duration)
-    first = decode_chords(beat_chroma, energy, bass=bass_pc)
+    edges = np.clip(np.round(cstarts * ANALYSIS_SR / CHROMA_HOP).astype(int), 0, n_chroma)
+    col_chroma = _per_beat(chroma, np.concatenate([edges, [n_chroma]]))
+    redges = np.clip(np.round(cstarts * fps).astype(int), 0, len(rms))
+    col_rms = _per_beat(rms, np.concatenate([redges, [len(rms)]]))
+    energy = col_rms / max(float(col_rms.max(initial=0.0)), 1e-12)
+    beat_cols = slice(off, off + len(starts))
+    beat_chroma = col_chroma[:, beat_cols]
+    first = decode_chords(col_chroma, energy)
 
     bpb, phase, downs = 4, 0, np.zeros(0)
+    labels = first
     if steady:
+        bass_onsets = None  # (the bass line's pitch classes would mislead the chords: fifths, walking lines)
+        if bass_f0 is not None:
+            _, bass_onsets = _f0_pitch_classes(bass_f0, starts, duration)
         unit = compress(beat_chroma)
-        change = np.array([0.0] + [float(a != b) for a, b in zip(first[:-1], first[1:], strict=True)])
+        beat_labels = first[beat_cols]
+        change = np.array([0.0] + [float(x != y) for x, y in zip(beat_labels[:-1], beat_labels[1:], strict=True)])
         win = max(1, int(round(0.03 * fps)))
-        low = np.array([low_flux[max(0, r - win):r + win + 1].max(initial=0.0) for r in redges])
+        low = np.array([low_flux[max(0, r - win):r + win + 1].max(initial=0.0) for r in redges[beat_cols]])
         accents = {"novelty": harmonic_novelty(unit), "change": change, "low": low}
         if bass_onsets is not None:
             accents["bass"] = bass_onsets
         bpb, phase, _ = downbeats(accents, weights={"novelty": 1.0, "change": 1.0, "low": 0.7, "bass": 0.7})
         downs = starts[phase::bpb]
-        change_ok = np.zeros(len(starts), bool)
-        change_ok[phase::bpb] = True
+        change_ok = np.ones(len(cstarts), bool)
+        ok = np.zeros(len(starts), bool)
+        ok[phase::bpb] = True
         if bpb == 4:
-            change_ok[(phase + 2) % 4::4] = True
-        labels = decode_chords(beat_chroma, energy, change_ok=change_ok, bass=bass_pc)
-    else:
-        labels = first
-    chords = _spans(labels, starts, duration)
+            ok[(phase + 2) % 4::4] = True
+        change_ok[beat_cols] = ok
+        labels = decode_chords(col_chroma, energy, change_ok=change_ok)
+    chords = _spans(labels, cstarts, duration)
     if all(c.root is None for c in chords):
         warnings.append("no chord")
-    key = estimate_key(beat_chroma, weights=energy, chords=labels) if not all(x is None for x in labels) else None
+    key = estimate_key(col_chroma, weights=energy, chords=labels) if not all(x is None for x in labels) else None
 
     grid = subdivide(starts, 4) if steady else None
     melody = ()
