@@ -28,11 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import groundtruth as gt  # noqa: E402
 import numpy as np  # noqa: E402
+import scoring  # noqa: E402
 from _markdown import write_section  # noqa: E402
 
-import groundtruth as gt  # noqa: E402
-import scoring  # noqa: E402
 from covermill.analysis import rhythm  # noqa: E402
 from covermill.analysis.leadsheet import lead_sheet  # noqa: E402
 from covermill.audio import load_audio, resample  # noqa: E402
