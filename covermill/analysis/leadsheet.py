@@ -1,0 +1,204 @@
+"""The lead sheet of a song: beats, bars, key, a chord per beat, melody, bass, sections.
+
+:func:`lead_sheet` reads the analysis signal's beat grid and CQT chroma from the memo of
+:mod:`covermill.analysis.rhythm` (the same grid that tempo, similarity and cover detection
+use: nothing is beat-tracked twice), and one small STFT for the onset accents of the meter.
+The melody and bass come from f0 tracks the caller computed on the separated stems (pYIN);
+without them the melody is empty and the bass follows the chord roots.
+
+Methods (written into :attr:`LeadSheet.methods`): beats — librosa's dynamic-programming
+tracker with the refined period (:func:`~covermill.analysis.rhythm.track_beats`); meter and
+downbeats — accent contrast per beat phase (:mod:`.meter`); chords — Viterbi over chord
+templates on beat chroma, changes cheaper on bar lines (:mod:`.chords`); key —
+Krumhansl-Kessler profiles and the tonic chord's share; melody/bass — :func:`clean_melody`;
+sections — agglomerative segmentation on delay-embedded beat chroma (:mod:`.sections`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..leadsheet import Chord, LeadSheet
+from .chords import QUALITIES, compress, decode_chords, estimate_key
+from .melody import bass_from_chords, clean_melody, subdivide
+from .meter import beat_is_steady, downbeats, harmonic_novelty
+from .rhythm import ANALYSIS_SR, HOP, analysis_mono, cqt_chroma, track_beats
+from .sections import sections
+
+__all__ = ["lead_sheet", "clean_melody"]
+
+CHROMA_HOP = 2 * HOP  # the hop cover detection uses: one chroma in the memo for both
+#: Without a steady beat, chords are decoded on frames of this length.
+FREE_TIME_FRAME_S = 0.5
+
+F0 = tuple  # (times_s, f0_hz with nan where unvoiced, voiced_prob)
+
+
+def _onsets(mono: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(flux, low_flux, rms)`` per :data:`HOP` frame: log-spectral flux, the same below 150 Hz, RMS."""
+    n_fft = 1024
+    pad = np.pad(mono, n_fft // 2)
+    frames = np.lib.stride_tricks.sliding_window_view(pad, n_fft)[::HOP]
+    spec = np.abs(np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1)).T  # (bins, t)
+    logs = np.log1p(100.0 * spec)
+    diff = np.maximum(np.diff(logs, axis=1, prepend=logs[:, :1]), 0.0)
+    low = int(150 * n_fft / ANALYSIS_SR) + 1
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+    return diff.mean(axis=0), diff[1:low].mean(axis=0), rms
+
+
+def _per_beat(x: np.ndarray, edges: np.ndarray, how=np.mean) -> np.ndarray:
+    """Aggregate frame values ``x`` ``(..., t)`` over ``[edges[i], edges[i+1])``."""
+    out = []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        b = max(b, a + 1)
+        seg = x[..., a:b]
+        out.append(how(seg, axis=-1) if seg.shape[-1] else np.zeros(x.shape[:-1]))
+    return np.stack(out, axis=-1) if out else np.zeros(x.shape[:-1] + (0,))
+
+
+def _f0_pitch_classes(f0: F0, starts_s: np.ndarray, end_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per beat: unit pitch-class histogram of an f0 track's voiced frames ``(12, n)`` and whether a
+    note starts near the beat (voicing onset or a pitch jump of a semitone or more)."""
+    times, hz, vp = (np.asarray(a, float) for a in f0)
+    n = len(starts_s)
+    hist = np.zeros((12, n))
+    onset = np.zeros(n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ok = np.isfinite(hz) & (hz > 0) & (vp >= 0.5)
+        midi = np.where(ok, 69 + 12 * np.log2(np.where(ok, hz, 440.0) / 440.0), np.nan)
+    idx = np.clip(np.searchsorted(starts_s, times, side="right") - 1, 0, max(n - 1, 0))
+    valid = ok & (times >= (starts_s[0] if n else 0)) & (times < end_s)
+    np.add.at(hist, (np.round(midi[valid]).astype(int) % 12, idx[valid]), 1.0)
+    prev = np.concatenate([[np.nan], midi[:-1]])
+    starts = ok & (~np.isfinite(prev) | (np.abs(midi - prev) >= 0.8))
+    for t in times[starts]:
+        j = int(np.argmin(np.abs(starts_s - t))) if n else 0
+        if n and abs(starts_s[j] - t) < 0.07:
+            onset[j] = 1.0
+    norm = np.linalg.norm(hist, axis=0, keepdims=True)
+    return np.where(norm > 0, hist / np.maximum(norm, 1e-12), 0.0), onset
+
+
+def _spans(labels: list, starts_s: np.ndarray, duration_s: float) -> tuple[Chord, ...]:
+    """Per-column chords merged into spans tiling ``[0, duration_s)``."""
+    out: list[Chord] = []
+    ends = np.concatenate([starts_s[1:], [duration_s]])
+    for i, lab in enumerate(labels):
+        a = 0.0 if i == 0 else float(starts_s[i])
+        b = float(ends[i])
+        root, quality = (None, "maj") if lab is None else lab
+        if out and out[-1].root == root and out[-1].quality == quality:
+            out[-1] = Chord(out[-1].start_s, b, root, quality)
+        elif b > a:
+            out.append(Chord(a, b, root, quality))
+    return tuple(out)
+
+
+def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: F0 | None = None) -> LeadSheet:
+    """The lead sheet of ``mix``.
+
+    Parameters
+    ----------
+    mix : np.ndarray [shape=(channels, n) or (n,)], float32
+        The song (the original mix).
+    sr : int > 0
+    lead_f0, bass_f0 : (times_s, f0_hz, voiced_prob) or None
+        f0 tracks of the separated lead (vocals) and bass stems, ``f0_hz`` ``nan`` where
+        unvoiced (pYIN). Without ``lead_f0`` the melody is empty ("no melody" warning);
+        without ``bass_f0`` the bass line is the chord roots.
+
+    Returns
+    -------
+    LeadSheet
+        Never raises on valid audio: silence, noise, a drum loop or a 2-s song give an
+        empty or "N" sheet with ``warnings``.
+    """
+    mono = analysis_mono(mix, sr=sr)
+    duration = float(mono.size / ANALYSIS_SR)
+    methods = {"beats": "librosa beat_track + period refined on onset autocorrelation (analysis.rhythm)",
+               "meter": "accent contrast per beat phase: chord-change novelty, low-band onsets, bass onsets",
+               "key": "Krumhansl-Kessler profiles on beat chroma + tonic-chord share",
+               "chords": f"Viterbi over {len(QUALITIES)}x12 chord templates + N on beat CQT chroma",
+               "melody": "clean_melody on the lead stem's f0" if lead_f0 is not None else "none (no lead f0)",
+               "bass": "clean_melody on the bass stem's f0" if bass_f0 is not None else "chord roots",
+               "sections": "agglomerative segmentation of delay-embedded beat chroma, repeats labelled alike"}
+    if mono.size < CHROMA_HOP * 8 or float(np.max(np.abs(mono), initial=0.0)) < 1e-5:
+        return LeadSheet(duration_s=duration, bpm=float("nan"),
+                         chords=(Chord(0.0, duration, None),) if duration > 0 else (),
+                         warnings=("silence: no beat", "no chord", "no melody"), methods=methods)
+    warnings: list[str] = []
+    chroma = cqt_chroma(mono, sr=ANALYSIS_SR, hop_length=CHROMA_HOP)
+    beats = track_beats(mono, sr=ANALYSIS_SR)
+    flux, low_flux, rms = _onsets(mono)
+    fps = ANALYSIS_SR / HOP
+    steady = beat_is_steady(np.asarray(beats.times_s), beats.bpm, flux, fps)
+    if steady:
+        starts = np.asarray(beats.times_s, float)
+    else:
+        warnings.append("free time: no stable beat")
+        starts = np.arange(0.0, duration, FREE_TIME_FRAME_S)
+        methods["chords"] += f" (free time: {FREE_TIME_FRAME_S} s frames)"
+    # chord columns: the beats, plus the lead-in before the first beat and the tail after the last
+    cstarts, off = starts, 0
+    if steady:
+        period = float(np.median(np.diff(starts)))
+        head = [0.0] if starts[0] > 0.15 else []
+        tail = [starts[-1] + period] if duration - (starts[-1] + period) > 0.15 else []
+        cstarts, off = np.concatenate([head, starts, tail]), len(head)
+    n_chroma = chroma.shape[1]
+    edges = np.clip(np.round(cstarts * ANALYSIS_SR / CHROMA_HOP).astype(int), 0, n_chroma)
+    col_chroma = _per_beat(chroma, np.concatenate([edges, [n_chroma]]))
+    redges = np.clip(np.round(cstarts * fps).astype(int), 0, len(rms))
+    col_rms = _per_beat(rms, np.concatenate([redges, [len(rms)]]))
+    energy = col_rms / max(float(col_rms.max(initial=0.0)), 1e-12)
+    beat_cols = slice(off, off + len(starts))
+    beat_chroma = col_chroma[:, beat_cols]
+    first = decode_chords(col_chroma, energy)
+
+    bpb, phase, downs = 4, 0, np.zeros(0)
+    labels = first
+    if steady:
+        bass_onsets = None  # (the bass line's pitch classes would mislead the chords: fifths, walking lines)
+        if bass_f0 is not None:
+            _, bass_onsets = _f0_pitch_classes(bass_f0, starts, duration)
+        unit = compress(beat_chroma)
+        beat_labels = first[beat_cols]
+        change = np.array([0.0] + [float(x != y) for x, y in zip(beat_labels[:-1], beat_labels[1:], strict=True)])
+        win = max(1, int(round(0.03 * fps)))
+        low = np.array([low_flux[max(0, r - win):r + win + 1].max(initial=0.0) for r in redges[beat_cols]])
+        accents = {"novelty": harmonic_novelty(unit), "change": change, "low": low}
+        if bass_onsets is not None:
+            accents["bass"] = bass_onsets
+        bpb, phase, _ = downbeats(accents, weights={"novelty": 1.0, "change": 1.0, "low": 0.7, "bass": 0.7})
+        downs = starts[phase::bpb]
+        change_ok = np.ones(len(cstarts), bool)
+        ok = np.zeros(len(starts), bool)
+        ok[phase::bpb] = True
+        if bpb == 4:
+            ok[(phase + 2) % 4::4] = True
+        change_ok[beat_cols] = ok
+        labels = decode_chords(col_chroma, energy, change_ok=change_ok)
+    chords = _spans(labels, cstarts, duration)
+    if all(c.root is None for c in chords):
+        warnings.append("no chord")
+    key = estimate_key(col_chroma, weights=energy, chords=labels) if not all(x is None for x in labels) else None
+
+    grid = subdivide(starts, 4) if steady else None
+    melody = ()
+    if lead_f0 is not None:
+        melody = clean_melody(*lead_f0, key=key, chords=chords, onset_grid_s=grid)
+    if not melody:
+        warnings.append("no melody" if lead_f0 is not None else "no melody: no lead f0 given")
+    bass = ()
+    if bass_f0 is not None:
+        bass = clean_melody(*bass_f0, key=key, chords=chords, min_note_s=0.08, onset_grid_s=grid)
+    if not bass:
+        bass = bass_from_chords(chords, downbeats_s=downs)
+        methods["bass"] = "chord roots"
+    secs = sections(compress(beat_chroma), starts, duration_s=duration, bar_starts_s=downs if len(downs) else None)
+    return LeadSheet(
+        duration_s=duration, bpm=float(beats.bpm) if steady else float("nan"),
+        beats_s=tuple(float(t) for t in starts) if steady else (),
+        downbeats_s=tuple(float(t) for t in downs), beats_per_bar=int(bpb), key=key, chords=chords,
+        melody=melody, bass=bass, sections=secs, warnings=tuple(warnings), methods=methods)
