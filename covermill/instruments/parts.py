@@ -27,10 +27,10 @@ from ..errors import ParameterError
 from ..leadsheet import Chord, LeadSheet
 from .drums import kit_number
 from .midi import program_number, render_midi
-from .styles import DRUM_VELOCITY, DRUM_VOICES, DrumBar, Event, Style, get_style
+from .part_grid import DEFAULT_BPM, Grid, make_grid, meter_pattern
+from .styles import DRUM_VELOCITY, DRUM_VOICES, Event, Style, get_style
 from .voicing import allowed_pcs, candidates, degree_pc, lead, min_span, nearest
 
-DEFAULT_BPM = 120.0
 DRUM_NOTE_S = 0.12
 
 
@@ -43,91 +43,6 @@ class PartResult:
     warnings: tuple[str, ...]
     style: str
     kind: str
-
-
-@dataclass(frozen=True)
-class Grid:
-    """Beat times (extended a bar beyond both ends), the index of every bar's first beat, the meter."""
-
-    beats_s: np.ndarray
-    bar_starts: tuple[int, ...]
-    beats_per_bar: int
-    duration_s: float
-
-    def time(self, bar: int, at_beats: float, *, swing: float = 0.5, unit: str = "8th") -> float:
-        """Seconds of ``at_beats`` into the bar whose first beat is ``beats_s[bar]``, swung."""
-        k = int(math.floor(at_beats))
-        f = at_beats - k
-        if swing != 0.5 and f > 1e-9:
-            if unit == "8th":
-                f = _swing(f, swing)
-            else:
-                half = math.floor(f * 2) / 2
-                f = half + _swing((f - half) * 2, swing) / 2
-        i = min(bar + k, len(self.beats_s) - 2)
-        return float(self.beats_s[i] + f * (self.beats_s[i + 1] - self.beats_s[i]))
-
-    @property
-    def period_s(self) -> float:
-        return float(np.median(np.diff(self.beats_s)))
-
-
-def _swing(f: float, swing: float) -> float:
-    return f * 2 * swing if f <= 0.5 else swing + (f - 0.5) * 2 * (1 - swing)
-
-
-def make_grid(sheet: LeadSheet) -> tuple[Grid, list[str]]:
-    """The sheet's bar/beat grid; without a beat, one from its bpm (or 120) with a warning."""
-    warnings = []
-    n = max(1, int(sheet.beats_per_bar))
-    if sheet.has_beat:
-        beats = np.array(sorted(sheet.beats_s), float)
-        downbeats = np.array(sorted(sheet.downbeats_s), float)
-    else:
-        bpm = sheet.bpm if math.isfinite(sheet.bpm) and sheet.bpm > 0 else DEFAULT_BPM
-        warnings.append(f"no stable beat (free time): the part follows a steady {bpm:.0f} bpm grid")
-        beats = np.arange(0.0, max(sheet.duration_s, 60 / bpm), 60 / bpm)
-        if len(beats) < 2:
-            beats = np.array([0.0, 60 / bpm])
-        downbeats = beats[::n]
-    period = float(np.median(np.diff(beats)))
-    before = beats[0] - period * np.arange(n + 1, 0, -1)
-    after = beats[-1] + period * np.arange(1, int(max(0.0, sheet.duration_s - beats[-1]) / period) + n + 3)
-    full = np.concatenate([before, beats, after])
-    if len(downbeats):
-        anchor = int(np.argmin(np.abs(full - downbeats[0])))
-        marks = sorted({int(np.argmin(np.abs(full - d))) for d in downbeats})
-    else:
-        anchor, marks = n + 1, []
-    starts: list[int] = []
-    i = anchor
-    while i - n >= 0:  # pickup bars before the first downbeat
-        i -= n
-    while i < len(full) - n - 1:
-        starts.append(i)
-        later = [m for m in marks if m > i]
-        i = later[0] if later and later[0] - i <= n + 1 and later[0] - i >= max(1, n - 1) else i + n
-    starts = [s for s in starts if full[min(s + n, len(full) - 1)] > 0 and full[s] < sheet.duration_s]
-    return Grid(full, tuple(starts), n, float(sheet.duration_s)), warnings
-
-
-def _meter(style: Style, n: int) -> tuple[DrumBar, str | None]:
-    if n in style.meters:
-        return style.meters[n], None
-    four = style.meters[4]
-    warning = (f"style {style.name!r} has no {n}-beat variant; its 4/4 pattern is cycled beat by beat "
-               f"to {n} beats per bar")
-    if four.voices:
-        spb = four.steps_per_beat
-        voices = {v: "".join(four.steps(v)[(j % 4) * spb:(j % 4 + 1) * spb] for j in range(n)) for v in four.voices}
-        # (a pattern of several bars falls back to its first bar)
-        return DrumBar(steps_per_beat=spb, voices=voices), warning
-    bars = []
-    for events in four.bars:
-        out = [e.model_copy(update={"at": e.at + 4 * r, "length": min(e.length, n - e.at - 4 * r)})
-               for r in range(math.ceil(n / 4)) for e in events if e.at + 4 * r < n]
-        bars.append(tuple(out))
-    return DrumBar(bars=tuple(bars)), warning
 
 
 def _fill_bars(sheet: LeadSheet, grid: Grid) -> tuple[set[int], set[int]]:
@@ -183,7 +98,7 @@ def _tidy(notes: list) -> list:
 
 
 def _drums(sheet: LeadSheet, style: Style, grid: Grid, swap: dict[str, str], human: _Humanizer) -> tuple[list, list]:
-    bar, warning = _meter(style, grid.beats_per_bar)
+    bar, warning = meter_pattern(style, grid.beats_per_bar)
     warnings = [warning] if warning else []
     n = grid.beats_per_bar
     fill = style.fills.get(n) or style.fills.get(4)
@@ -242,7 +157,7 @@ class _Slot:
 
 
 def _slots(sheet: LeadSheet, style: Style, grid: Grid) -> tuple[list[_Slot], list[str]]:
-    bar, warning = _meter(style, grid.beats_per_bar)
+    bar, warning = meter_pattern(style, grid.beats_per_bar)
     n = grid.beats_per_bar
     slots = []
     last = len(grid.bar_starts) - 1
@@ -275,6 +190,11 @@ def _bass(slots: list[_Slot], style: Style, range_: tuple[int, int], human: _Hum
     prev = lo + min(7, (hi - lo) // 3)
     base, base_chord, last_chord = prev, None, None
     notes = []
+
+    def home(pc: int, near: int) -> int:  # where a root lands: near the line, but roots stay low
+        pitch = nearest(pc, near, range_)
+        return pitch - 12 if pitch > (lo + hi) / 2 and pitch - 12 >= lo else pitch
+
     for k, s in enumerate(slots):
         nxt = next((x for x in slots[k + 1:] if x.chord is not s.chord or x.bar != s.bar), None)
         target_chord = nxt.chord if nxt is not None else s.chord
@@ -284,11 +204,11 @@ def _bass(slots: list[_Slot], style: Style, range_: tuple[int, int], human: _Hum
         if what == "1" and s.chord is base_chord:
             pitch = base
         elif what == "approach":
-            target = nearest(target_chord.root, prev, range_)
+            target = home(target_chord.root, prev)
             options = [p for p in (target - 1, target + 1) if lo <= p <= hi and p != prev]
             pitch = min(options, key=lambda p: (abs(p - prev), p)) if options else target
         elif what == "walk":
-            target = nearest(target_chord.root, prev, range_)
+            target = home(target_chord.root, prev)
             left = 1 + sum(1 for x in slots[k + 1:] if x.bar == s.bar and x.event.what in ("walk", "approach"))
             aim = prev + (target - prev) / (left + 1)
             pcs = allowed_pcs(s.chord, degrees, triad_seventh=rs)
@@ -304,12 +224,11 @@ def _bass(slots: list[_Slot], style: Style, range_: tuple[int, int], human: _Hum
         elif what == "8":
             root = base if s.chord is base_chord else nearest(s.chord.root, prev, range_)
             pitch = root + 12 if root + 12 <= hi else root
+        elif what == "1":
+            pitch = home(s.chord.root, prev)
+            base, base_chord = pitch, s.chord
         else:
             pitch = nearest(degree_pc(s.chord, what, triad_seventh=rs), prev, range_)
-            if what == "1" and pitch > (lo + hi) / 2 and pitch - 12 >= lo:
-                pitch -= 12  # roots stay low
-            if what == "1":
-                base, base_chord = pitch, s.chord
         t, v = human(s.start_s, s.event.velocity or 96)
         notes.append(_note(t, s.end_s - 0.02, pitch, v, math.inf))
         prev, last_chord = pitch, s.chord

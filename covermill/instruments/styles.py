@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Literal
