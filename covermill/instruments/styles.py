@@ -126,10 +126,10 @@ class DrumBar(_Strict):
             if name not in DRUM_VOICES:
                 close = difflib.get_close_matches(name, DRUM_VOICES, n=1, cutoff=0.5)
                 hint = f"did you mean {close[0]!r}?" if close else f"voices: {', '.join(DRUM_VOICES)}"
-                raise ValueError(f"unknown drum voice {name!r} ({hint})")
+                raise ValueError(f"@+{name} unknown drum voice {name!r} ({hint})")
             bad = set(pattern) - set("Xxo.-| ")
             if bad:
-                raise ValueError(f"voice {name!r}: characters {''.join(sorted(bad))!r} are not X x o . - |")
+                raise ValueError(f"@+{name} voice {name!r}: characters {''.join(sorted(bad))!r} are not X x o . - |")
         return voices
 
     @field_validator("bars", mode="before")
@@ -195,25 +195,25 @@ class Style(_Strict):
                 for voice in bar.voices:
                     n_steps = len(bar.steps(voice))
                     if not n_steps or n_steps % (beats * bar.steps_per_beat):
-                        raise ValueError(f"meters.{beats}.voices.{voice}: {n_steps} steps, a bar of "
+                        raise ValueError(f"@meters.{beats}.voices.{voice} {n_steps} steps, a bar of "
                                          f"{beats} beats at {bar.steps_per_beat} steps per beat needs "
                                          f"{beats * bar.steps_per_beat} (or a multiple: a pattern of several bars)")
             else:
                 words = BASS_WORDS if self.kind == "bass" else COMPING_WORDS + DEGREES
-                for events in bar.bars:
-                    for e in events:
+                for b, events in enumerate(bar.bars):
+                    for j, e in enumerate(events):
                         if e.what not in words:
                             close = difflib.get_close_matches(e.what, words, n=1, cutoff=0.5)
                             hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(words)}"
-                            raise ValueError(f"meters.{beats}: unknown {self.kind} event {e.what!r} ({hint})")
+                            raise ValueError(f"@meters.{beats}.bars.{b}.{j} unknown {self.kind} event {e.what!r} ({hint})")
                         if e.at >= beats:
-                            raise ValueError(f"meters.{beats}: an event at beat {e.at:g} lies outside a "
+                            raise ValueError(f"@meters.{beats}.bars.{b}.{j} an event at beat {e.at:g} lies outside a "
                                              f"{beats}-beat bar")
         for beats, fill in self.fills.items():
             for voice in fill.voices:
                 n = len(fill.steps(voice))
                 if n % fill.steps_per_beat or n > beats * fill.steps_per_beat:
-                    raise ValueError(f"fills.{beats}.voices.{voice}: {n} steps is not whole beats of a {beats}-beat bar")
+                    raise ValueError(f"@fills.{beats}.voices.{voice} {n} steps is not whole beats of a {beats}-beat bar")
         if self.kind != "drums" and self.range is None:
             raise ValueError(f"a {self.kind} style needs range: [low, high] (MIDI notes)")
         if self.kind == "comping" and not self.voicings:
@@ -276,6 +276,13 @@ def _format(path: Path, lines: dict[tuple, int], err: dict) -> str:
         where = ".".join(str(p) for p in loc[:-1]) or "the top level"
         return f"{prefix}: unknown key {loc[-1]!r} in {where} ({hint})"
     msg = err["msg"].removeprefix("Value error, ")
+    if msg.startswith("@"):  # a whole-file check that knows where it failed: "@meters.4.voices.ride problem"
+        where, _, msg = msg[1:].partition(" ")
+        more = tuple(int(p) if p.isdigit() else p for p in where.lstrip("+").split("."))
+        loc = loc + more if where.startswith("+") else more
+        where = ".".join(str(p) for p in loc)
+        line = next((lines[loc[:i]] for i in range(len(loc), -1, -1) if loc[:i] in lines), None)
+        return f"{path}:{line}: {where}: {msg}" if line else f"{path}: {where}: {msg}"
     value = err.get("input")
     shown = f" (got {value!r})" if value is not None and not isinstance(value, (dict, list)) else ""
     return f"{prefix}: {'.'.join(str(p) for p in loc) or 'style'}: {msg}{shown}"
