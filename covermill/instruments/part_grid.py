@@ -81,7 +81,8 @@ def make_grid(sheet: LeadSheet) -> tuple[Grid, list[str]]:
         starts.append(i)
         later = [m for m in marks if m > i]
         i = later[0] if later and later[0] - i <= n + 1 and later[0] - i >= max(1, n - 1) else i + n
-    starts = [s for s in starts if full[min(s + n - 1, len(full) - 1)] >= 0 and full[s] < sheet.duration_s]
+    # a bar counts when one of its beats is in the song and it starts half a beat before the end
+    starts = [s for s in starts if full[min(s + n - 1, len(full) - 1)] >= 0 and full[s] < sheet.duration_s - period / 2]
     return Grid(full, tuple(starts), n, float(sheet.duration_s)), warnings
 
 

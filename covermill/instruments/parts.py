@@ -70,7 +70,7 @@ class _Humanizer:
     def __call__(self, t: float, velocity: int) -> tuple[float, int]:
         dt = float(np.clip(self.rng.normal(0.0, self.timing_s), -2 * self.timing_s, 2 * self.timing_s)) if self.timing_s else 0.0
         dv = int(self.rng.integers(-self.velocity, self.velocity + 1)) if self.velocity else 0
-        return t + dt, int(np.clip(velocity + dv, 1, 127))
+        return (max(0.0, t + dt) if t >= 0 else t + dt), int(np.clip(velocity + dv, 1, 127))
 
 
 def _note(start: float, end: float, pitch: int, velocity: int, duration_s: float):
@@ -172,7 +172,15 @@ def _slots(sheet: LeadSheet, style: Style, grid: Grid) -> tuple[list[_Slot], lis
             chord = sheet.chord_at(probe) or sheet.chord_at(t0 + 0.01)
             if e.what == "rest" or chord is None or chord.root is None or t0 >= grid.duration_s or t1 <= 0:
                 continue
-            slots.append(_Slot(t0, t1, e, chord, i))
+            while chord.end_s < t1 - 0.1 * grid.period_s:  # held across a chord change: strike the new chord
+                slots.append(_Slot(t0, chord.end_s, e, chord, i))
+                t0, chord = chord.end_s, sheet.chord_at(chord.end_s + 1e-6)
+                if chord is None or chord.root is None:
+                    break
+                if style.kind == "bass" and e.what != "approach":
+                    e = e.model_copy(update={"what": "1"})
+            else:
+                slots.append(_Slot(t0, t1, e, chord, i))
     return slots, [warning] if warning else []
 
 
