@@ -258,5 +258,41 @@ def test_rerender_leaves_no_outputs_of_the_earlier_render(tmp_path, quick_recipe
     assert run("render", src, "-r", quick_recipe, "-o", out, "-q").exit_code == 0
     assert not (out / "midi" / "other.mid").exists()
     assert (out / "mine.txt").read_text() == "the user's notes"
-    assert "midi" not in json.loads((out / "qa.json").read_text())["outputs"]
+    outputs = json.loads((out / "qa.json").read_text())["outputs"]
+    assert "midi" not in outputs and (out / outputs["leadsheet_midi"]).is_file()
 
+
+
+def test_render_writes_lead_sheet_cover_stems_and_parts(tmp_path):
+    """Issues 15-17: every render writes the lead sheet (JSON + MIDI), each part of the cover as
+    heard before the master (their sum through the master chain is cover.wav), and its genre
+    parts' MIDI."""
+    from covermill.automation.master import master
+    from covermill.leadsheet import LeadSheet
+    from covermill.recipes import load_recipe
+
+    src = write(tmp_path / "s.wav", song(bars=8))
+    recipe = tmp_path / "parts.yaml"
+    recipe.write_text("name: p\nstems:\n  vocals: {revoice: {instrument: flute}}\n  drums: {gain_db: -6}\n"
+                      "  bass: {action: mute}\nparts:\n  bass: {style: walking, gain_db: -3}\n"
+                      "  drums: {style: jazz_swing, kit: brush, gain_db: -8}\nmaster: {lufs: -16}\n")
+    out = tmp_path / "out"
+    result = run("render", src, "-r", recipe, "-o", out, "-q")
+    assert result.exit_code == 0, result.output
+    qa = json.loads((out / "qa.json").read_text())
+    sheet = LeadSheet.from_dict(json.loads((out / "leadsheet.json").read_text()))
+    assert sheet.beats_s and sheet.key is not None and any(c.root is not None for c in sheet.chords)
+    assert qa["leadsheet"]["key"] == sheet.key.label and qa["parts"] == {"bass": "walking", "drums": "jazz_swing"}
+    import pretty_midi
+
+    for name in ("bass", "drums"):
+        pm = pretty_midi.PrettyMIDI(str(out / qa["outputs"]["parts_midi"][name]))
+        assert pm.instruments[0].notes and pm.instruments[0].is_drum == (name == "drums")
+    lead = pretty_midi.PrettyMIDI(str(out / "midi" / "leadsheet.mid"))
+    assert [i.name for i in lead.instruments] == ["melody", "chords", "bass"]
+    assert set(qa["outputs"]["cover_stems"]) == {"vocals", "drums", "other", "part_bass", "part_drums"}
+    cover, sr = sf.read(out / "cover.wav", always_2d=True, dtype="float32")
+    stems = [sf.read(out / p, always_2d=True, dtype="float32")[0].T for p in qa["outputs"]["cover_stems"].values()]
+    assert all(s.shape == (2, cover.shape[0]) for s in stems)  # sample-aligned with cover.wav
+    again = master(np.sum(stems, axis=0), sr=sr, spec=load_recipe(recipe).master).audio
+    np.testing.assert_allclose(again, cover.T, atol=2e-5)

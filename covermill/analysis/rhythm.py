@@ -10,9 +10,6 @@ again, so :func:`prefetch` can start both on an executor while other work goes o
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -21,6 +18,7 @@ import librosa
 import numpy as np
 
 from ..audio import resample
+from ..memo import ContentMemo
 
 ANALYSIS_SR = 22050
 HOP = 256  # 11.6 ms frames: fine enough for a precise period estimate
@@ -34,49 +32,8 @@ class Beats:
     bpm: float
 
 
-class _ContentMemo:
-    """A small thread-safe LRU of results keyed by an array's content (blake2b of its bytes).
-
-    A key being computed holds a future: a second caller waits for the first one's result.
-    """
-
-    def __init__(self, maxsize: int = 6) -> None:
-        self.maxsize = maxsize
-        self._items: OrderedDict[tuple, Future] = OrderedDict()
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def key(a: np.ndarray, *extra) -> tuple:
-        a = np.ascontiguousarray(a)
-        return (hashlib.blake2b(a.view(np.uint8), digest_size=16).hexdigest(), a.shape, str(a.dtype), *extra)
-
-    def get(self, key: tuple, compute: Callable[[], object]):
-        with self._lock:
-            future = self._items.get(key)
-            owner = future is None
-            if owner:
-                future = self._items[key] = Future()
-                while len(self._items) > self.maxsize:
-                    self._items.popitem(last=False)
-            else:
-                self._items.move_to_end(key)
-        if owner:
-            try:
-                future.set_result(compute())
-            except BaseException as exc:
-                with self._lock:
-                    if self._items.get(key) is future:
-                        del self._items[key]  # a failure is not remembered
-                future.set_exception(exc)
-        return future.result()
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-_BEATS = _ContentMemo()
-_CHROMA = _ContentMemo()
+_BEATS = ContentMemo()
+_CHROMA = ContentMemo()
 
 
 def analysis_mono(y: np.ndarray, *, sr: int) -> np.ndarray:

@@ -30,10 +30,12 @@ from ..audio import load_audio, save_audio
 from ..constants import MIN_DURATION_S
 from ..errors import ParameterError
 from ..recipes import Recipe, recipe_to_yaml
+from ..recipes.schema import PART_PREFIX
 from ..stems.cache import StemCache, separate_cached
+from . import arrange
 from . import qa as qa_mod
 from .master import master
-from .mixer import add_buses, audible, mix_voiced, process_stem, stretch_kept, sum_stems
+from .mixer import add_buses, audible, mix_voiced, process_stem, stretch_each, sum_stems
 from .options import MIXERS, RenderOptions
 from .outputs import Staging, check_out_dir
 from .report import render_report, spectrogram_png
@@ -43,7 +45,7 @@ from .voices import revoice_all, voices
 
 log = logging.getLogger(__name__)
 
-STAGES = ("load", "separate", "analyse", "revoice", "mix", "master", "qa", "write")
+STAGES = ("load", "separate", "analyse", "revoice", "arrange", "mix", "master", "qa", "write")
 __all__ = ["MIXERS", "STAGES", "RenderOptions", "RenderResult", "check_out_dir", "render"]
 
 
@@ -113,6 +115,7 @@ def _render(song: Path, recipe: Recipe, out_dir: Path, opts: RenderOptions, *, p
     sr = opts.sr
     warnings: list[str] = []
     voiced = voices(recipe, soundfont=opts.soundfont, instruments_dir=opts.instruments_dir, root=opts.recipe_root)
+    arrange.check_parts(recipe)
     stages = STAGES[:-1] + (("session",) if opts.session else ()) + STAGES[-1:]
     with Runner(stages, progress=progress, parallel=opts.parallel) as run, Staging(out) as staging:
         with run.stage("load"):
@@ -140,6 +143,7 @@ def _stages(run: Runner, staging: Staging, song: Path, recipe: Recipe, out: Path
         sep = stems.resolve(opts.separator, **opts.separator_params)
         cache = StemCache(opts.cache_dir) if opts.cache_dir is not None else None
         parts, cache_hit = separate_cached(sep, mix, sr=sr, cache=cache)
+    sheet_job = run.submit(arrange.lead_sheet_of, mix, parts, sr=sr)  # beside the stretch and re-voicing
 
     with run.stage("analyse"):
         source_bpm = float("nan") if tempo_job is None else tempo_job.result()
@@ -160,33 +164,50 @@ def _stages(run: Runner, staging: Staging, song: Path, recipe: Recipe, out: Path
             warnings.append(f"recipe stem {name!r} is not produced by separator {sep.name!r} (it gives "
                             f"{', '.join(parts)}); ignored")
 
-    heard = audible(recipe, list(parts))
+    part_tracks = [f"{PART_PREFIX}{name}" for name in recipe.parts]
+    heard_all = audible(recipe, [*parts, *part_tracks])
+    heard = [name for name in heard_all if name in parts]
+    heard_parts = [name for name in heard_all if name in part_tracks]
     n_out = int(round(n / ratio))
     kept = {name: parts[name] for name in heard if recipe.stem(name).action == "keep"}
     stretch_job = None
     if opts.mixer != "audacity":
-        stretch_job = run.submit(stretch_kept, kept, recipe=recipe, sr=sr, n_in=n, time_ratio=ratio,
+        stretch_job = run.submit(stretch_each, kept, recipe=recipe, sr=sr, n_in=n, time_ratio=ratio,
                                  semitones=semitones, stretcher=opts.stretcher, root=root)
     with run.stage("revoice"):
         revoiced, notes, voice_warnings = revoice_all(voiced, parts, [name for name in heard if name in voiced], sr=sr,
                                                       time_ratio=ratio, semitones=semitones, n_out=n_out,
                                                       side_by_side=run.parallel)
         warnings.extend(voice_warnings)
+    with run.stage("arrange"):
+        sheet = sheet_job.result()
+        warnings.extend(f"lead sheet: {w}" for w in sheet.warnings if recipe.parts or w.startswith("free time"))
+        cover_sheet = sheet.retimed(ratio, semitones)
+        font = opts.soundfont if opts.soundfont is not None else recipe.soundfont_path(root)
+        generated = arrange.make_parts(recipe, cover_sheet, sr=sr, n_out=n_out, soundfont=font)
+        warnings.extend(generated.warnings)
+        played = {**revoiced, **{name: generated.audio[name] for name in heard_parts}}
     original_png = None if silent else run.submit(spectrogram_png, mix, sr=sr, title="original")
+    tracks: dict[str, np.ndarray] = {}
     for_session: dict[str, tuple[np.ndarray, Any]] = {}  # stem -> (at the cover tempo, centred, unity gain; spec)
     with run.stage("mix"):
         if opts.mixer == "audacity":
             from .audacity.mixer import mix as audacity_mix
 
             cover = audacity_mix(get_audacity(), sr=sr, kept={k: (a, recipe.stem(k)) for k, a in kept.items()},
-                                 voiced={k: (a, recipe.stem(k)) for k, a in revoiced.items()},
+                                 voiced={k: (a, recipe.stem(k)) for k, a in played.items()},
                                  time_ratio=ratio, semitones=semitones, n_out=n_out)
         else:
-            voiced_part = mix_voiced(revoiced, recipe=recipe, sr=sr, n_out=n_out, root=root)  # while it stretches
-            cover = add_buses(stretch_job.result(), voiced_part, recipe=recipe, sr=sr, root=root)
-        for name in heard if opts.session else ():  # each stem on its own at the cover tempo, for review
+            tracks = {}  # every part of the cover as heard, before the master
+            voiced_part = mix_voiced(played, recipe=recipe, sr=sr, n_out=n_out, root=root, each=tracks)  # while it
+            kept_each, kept_sends = stretch_job.result()                                              # stretches
+            tracks = {**kept_each, **tracks}
+            main = sum_stems(list(kept_each.values()), length=n_out) if len(kept_each) != 1 else \
+                next(iter(kept_each.values()))
+            cover = add_buses((main, kept_sends), voiced_part, recipe=recipe, sr=sr, root=root, each=tracks)
+        for name in [*heard, *heard_parts] if opts.session else ():  # each on its own at the cover tempo, for review
             spec = recipe.stem(name)
-            source = revoiced[name] if spec.action == "revoice" else parts[name]
+            source = played[name] if spec.action != "keep" else parts[name]
             centred = process_stem(source, sr=sr, spec=spec.model_copy(update={"pan": 0.0, "gain_db": 0.0}), root=root)
             if spec.action != "revoice":
                 centred = stretch(centred, sr=sr, time_ratio=ratio, semitones=semitones, engine=opts.stretcher,
@@ -230,6 +251,8 @@ def _stages(run: Runner, staging: Staging, song: Path, recipe: Recipe, out: Path
             genre=qa_mod.genre_qa(genre_job.result() if checked else None, genre_after.result() if checked else None,
                                   recipe=recipe, warnings=warnings),
             cover=cover_check, stems={name: recipe.stem(name).action for name in parts}, warnings=warnings,
+            checks={"leadsheet": arrange.sheet_summary(sheet),
+                    **({"parts": {n: recipe.parts[n].style for n in recipe.parts}} if recipe.parts else {})},
         )
 
     if opts.session:
@@ -244,12 +267,12 @@ def _stages(run: Runner, staging: Staging, song: Path, recipe: Recipe, out: Path
         page = run.submit(_report_page, mix, cover, sr=sr, qa=report.to_dict(final=False), features=feats,
                           original_png=original_png)  # drawn while the audio is written
         _write_audio(staging, cover=cover, parts=parts, recipe=recipe, sr=sr, notes=notes)
+        report.outputs = {"cover": "cover.wav", "stems": {n: f"stems/{n}.wav" for n in parts},
+                          "recipe": "recipe.yaml", "report": "report.html"}  # + lead sheet, MIDI, cover stems:
+        report.outputs.update(_write_arrangement(staging, sheet=sheet, cover_sheet=cover_sheet, tracks=tracks,
+                                                 part_midi=generated.midi, notes=notes, sr=sr))
         (staging / "report.html").write_text(page.result(), encoding="utf-8")
     report.stages = dict(run.seconds)
-    report.outputs = {"cover": "cover.wav", "stems": {n: f"stems/{n}.wav" for n in parts}, "recipe": "recipe.yaml",
-                      "report": "report.html"}
-    if notes:
-        report.outputs["midi"] = {name: f"midi/{name}.mid" for name in notes}
     if opts.session:
         report.outputs["session"] = "session.aup3"
     qa = report.to_dict()
@@ -286,3 +309,29 @@ def _write_audio(staging: Staging, *, cover, parts, recipe, sr, notes) -> None:
         (staging / "midi").mkdir()
         for name, midi in notes.items():
             midi.write(str(staging / "midi" / f"{name}.mid"))
+
+
+def _write_arrangement(staging: Staging, *, sheet, cover_sheet, tracks: dict[str, np.ndarray], part_midi: dict,
+                       notes: dict, sr: int) -> dict[str, Any]:
+    """``leadsheet.json`` (the original's), ``midi/leadsheet.mid`` (the cover's: its tempo and key),
+    ``midi/parts/<part>.mid`` and ``cover_stems/<track>.wav`` (every part of the cover as heard in
+    the mix, before the master: their sum through the master chain is ``cover.wav``)."""
+    from ..leadsheet import to_midi
+
+    (staging / "leadsheet.json").write_text(sheet.to_json(), encoding="utf-8")
+    (staging / "midi" / "parts").mkdir(parents=True, exist_ok=True)
+    to_midi(cover_sheet).write(str(staging / "midi" / "leadsheet.mid"))
+    outputs: dict[str, Any] = {"leadsheet": "leadsheet.json", "leadsheet_midi": "midi/leadsheet.mid"}
+    if notes:
+        outputs["midi"] = {name: f"midi/{name}.mid" for name in notes}
+    for track, pm in part_midi.items():
+        name = track[len(PART_PREFIX):]
+        pm.write(str(staging / "midi" / "parts" / f"{name}.mid"))
+        outputs.setdefault("parts_midi", {})[name] = f"midi/parts/{name}.mid"
+    if tracks:
+        (staging / "cover_stems").mkdir()
+        for name, audio in tracks.items():
+            save_audio(staging / "cover_stems" / f"{name}.wav", audio, sr=sr, subtype="FLOAT", clip="none")
+        outputs["cover_stems"] = {name: f"cover_stems/{name}.wav" for name in tracks}
+    return outputs
+

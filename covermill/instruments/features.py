@@ -10,6 +10,7 @@ import numpy as np
 
 from ..audio import resample
 from ..errors import BackendUnavailableError, ParameterError
+from ..memo import ContentMemo
 from .pyin import pyin
 
 #: Analysis rate and hop for control features (DDSP uses 16 kHz; 62.5 frames/s here).
@@ -320,7 +321,19 @@ def _pyin_runs(mono, runs, *, fmin, fmax, hop_length) -> tuple[np.ndarray, np.nd
     return f0, voiced
 
 
-def extract_controls(
+_CONTROLS = ContentMemo(maxsize=8)
+
+
+def extract_controls(y: np.ndarray, *, sr: int, **params) -> Controls:
+    """f0, voicing and A-weighted loudness of ``(channels, n)`` audio (see :func:`compute_controls`
+    for the parameters), remembered by the audio's content: the lead sheet and the re-voicing of
+    the same stem share one analysis. The caller gets its own copy."""
+    key = _CONTROLS.key(np.asarray(y), sr, tuple(sorted(params.items())))
+    c = _CONTROLS.get(key, lambda: compute_controls(y, sr=sr, **params))
+    return Controls(c.f0_hz.copy(), c.voiced.copy(), c.loudness_db.copy(), c.frame_rate)
+
+
+def compute_controls(
     y: np.ndarray, *, sr: int, fmin: float = 40.0, fmax: float = 1200.0, silence_db: float = -70.0,
     f0_method: str = "pyin", hop_length: int = FEATURE_HOP, crepe_model: str | None = None,
     device: str | None = None, exact: bool = False, crepe_hop: int | None = None,
