@@ -61,7 +61,7 @@ def check_parts(recipe: Recipe, *, styles_dir=None) -> None:
     for name, part in recipe.parts.items():
         if part.style == "none":
             continue
-        style = get_style(part.style, user_dir=styles_dir)
+        style = get_style(part.style, kind=recipe.part_kind(name), user_dir=styles_dir)
         kind = recipe.part_kind(name)
         if style.kind != kind:
             from ..errors import ParameterError
