@@ -288,11 +288,11 @@ def check_range(style: Style, range_: tuple[int, int] | None) -> tuple[int, int]
     lo, hi = range_ if range_ is not None else style.range
     if not (isinstance(lo, int) and isinstance(hi, int) and 0 <= lo < hi <= 127):
         raise ParameterError(f"range_={range_} must be (low, high) MIDI notes with 0 <= low < high <= 127")
-    need = min_span(style.voicings) if style.kind == "comping" else 11
+    need = min_span(style.voicings, triad_seventh=style.triad_seventh) if style.kind == "comping" else 11
     if hi - lo < need:
-        raise ParameterError(f"range {lo}-{hi} ({hi - lo} semitones) cannot hold style {style.name!r}: its "
-                             f"{'voicings span' if style.kind == 'comping' else 'bass line needs'} up to {need} "
-                             f"semitones; widen the range to at least {need}")
+        what = "its voicings on every root need" if style.kind == "comping" else "a bass line needs every pitch class:"
+        raise ParameterError(f"range {lo}-{hi} ({hi - lo} semitones) cannot hold style {style.name!r}: {what} "
+                             f"{need} semitones; widen the range to at least {need}")
     return lo, hi
 
 

@@ -17,7 +17,8 @@ from covermill.instruments.part_checks import (
 )
 from covermill.instruments.parts import generate_part, part_midi, render_part
 from covermill.instruments.styles import DRUM_VOICES, get_style, list_styles
-from covermill.leadsheet import Chord, Key, LeadSheet, Section
+from covermill.instruments.voicing import candidates
+from covermill.leadsheet import CHORD_INTERVALS, Chord, Key, LeadSheet, Section
 
 PROGRESSION = ["C:maj7", "A:min7", "D:min7", "G:7", "E:min", "F:maj", "D:7", "G:sus4", "C:maj", "B:hdim7",
                "E:7", "A:min"]
@@ -154,11 +155,23 @@ def test_comping_voice_leading_moves_little():
     assert moves and np.mean(moves) <= 3.0  # semitones per voice per chord change
 
 
+@pytest.mark.parametrize("name", [s.name for s in list_styles("comping")])
+def test_every_chord_on_every_root_has_a_voicing_in_the_range(name):
+    style = get_style(name, kind="comping")
+    for root in range(12):
+        for quality in CHORD_INTERVALS:
+            options = candidates(Chord(0.0, 1.0, root, quality), style.voicings, style.range,
+                                 triad_seventh=style.triad_seventh)
+            assert options, (root, quality)
+            assert all(len(set(v)) == len(v) for v in options)
+
+
 def test_custom_range_respected_and_too_small_refused():
     sheet = make_sheet()
     part = generate_part(sheet, "jazz_shell", kind="comping", range_=(55, 80)).midi
     assert all(55 <= n.pitch <= 80 for n in part.notes)
-    with pytest.raises(ParameterError, match=r"range 60-68 \(8 semitones\) cannot hold style 'jazz_shell'"):
+    with pytest.raises(ParameterError, match=r"range 60-68 \(8 semitones\) cannot hold style 'jazz_shell': its "
+                                             r"voicings on every root need 22 semitones"):
         generate_part(sheet, "jazz_shell", kind="comping", range_=(60, 68))
     with pytest.raises(ParameterError, match=r"range 40-45 .* cannot hold style 'walking'"):
         generate_part(sheet, "walking", kind="bass", range_=(40, 45))
