@@ -116,3 +116,23 @@ def test_names_shared_by_two_kinds_and_unknown_names():
         get_style("jazz_swng", kind="drums")
     with pytest.raises(ParameterError, match="unknown part kind 'keys'"):
         list_styles("keys")
+
+
+def test_part_modules_stay_in_their_layer():
+    import ast
+    from pathlib import Path
+
+    import covermill.instruments as pkg
+
+    root = Path(pkg.__file__).parent
+    for name in ("styles.py", "parts.py", "part_grid.py", "part_checks.py", "voicing.py"):
+        tree = ast.parse((root / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                target = ("." * node.level) + (node.module or "")
+                assert not any(target.startswith(p) for p in ("..analysis", "..automation", "..recipes", "..stems",
+                                                              "covermill.analysis", "covermill.automation",
+                                                              "covermill.recipes", "covermill.stems")), (name, target)
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith(("covermill.analysis", "covermill.automation", "covermill.recipes",
+                                                  "covermill.stems")) for a in node.names), name
