@@ -134,7 +134,7 @@ def _drums(sheet: LeadSheet, style: Style, grid: Grid, swap: dict[str, str], hum
         for voice in bar.voices:
             steps = bar.steps(voice)
             length = n * bar.steps_per_beat
-            first = (i % (len(steps) // length)) * length
+            first = grid.pattern_bar(i, len(steps) // length) * length
             for k, c in enumerate(steps[first:first + length]):
                 at = k / bar.steps_per_beat
                 if c in DRUM_VELOCITY and at < fill_from:
@@ -162,7 +162,7 @@ def _slots(sheet: LeadSheet, style: Style, grid: Grid) -> tuple[list[_Slot], lis
     slots = []
     last = len(grid.bar_starts) - 1
     for i, start in enumerate(grid.bar_starts):
-        events = bar.bars[i % len(bar.bars)]
+        events = bar.bars[grid.pattern_bar(i, len(bar.bars))]
         if i == last and style.ending == "hold" and i > 0:
             events = (Event(at=0, length=n, what="1" if style.kind == "bass" else "chord"),)
         for e in events:
@@ -173,7 +173,8 @@ def _slots(sheet: LeadSheet, style: Style, grid: Grid) -> tuple[list[_Slot], lis
             if e.what == "rest" or chord is None or chord.root is None or t0 >= grid.duration_s or t1 <= 0:
                 continue
             while chord.end_s < t1 - 0.1 * grid.period_s:  # held across a chord change: strike the new chord
-                slots.append(_Slot(t0, chord.end_s, e, chord, i))
+                if chord.end_s - t0 > 0.1 * grid.period_s:
+                    slots.append(_Slot(t0, chord.end_s, e, chord, i))
                 t0, chord = chord.end_s, sheet.chord_at(chord.end_s + 1e-6)
                 if chord is None or chord.root is None:
                     break
@@ -211,8 +212,8 @@ def _bass(slots: list[_Slot], style: Style, range_: tuple[int, int], human: _Hum
             what = "1"  # a new chord starts on its root
         if what == "1" and s.chord is base_chord:
             pitch = base
-        elif what == "approach":
-            target = home(target_chord.root, prev)
+        elif what == "approach":  # a semitone from the root of the very next note
+            target = home((slots[k + 1].chord if k + 1 < len(slots) else s.chord).root, prev)
             options = [p for p in (target - 1, target + 1) if lo <= p <= hi and p != prev]
             pitch = min(options, key=lambda p: (abs(p - prev), p)) if options else target
         elif what == "walk":

@@ -108,6 +108,20 @@ def test_bossa_cross_stick_plays_the_two_bar_pattern():
     assert set(positions) == {0.0, 1.5, 3.0, 5.0, 6.5}
 
 
+def test_patterns_count_bars_from_the_first_downbeat_after_a_pickup():
+    sheet = make_sheet(offset_s=1.4)  # 2 beats of pickup at 100 bpm before the first downbeat
+    pickup = (0.2, 0.8)
+    sheet = LeadSheet(duration_s=sheet.duration_s, bpm=sheet.bpm, beats_s=pickup + sheet.beats_s,
+                      downbeats_s=sheet.downbeats_s, chords=(Chord(0.0, 1.4, 7, "7"),) + sheet.chords[1:],
+                      sections=sheet.sections)
+    part = generate_part(sheet, "bossa_nova", kind="drums", seed=0).midi
+    fill_from = sheet.downbeats_s[5]
+    hits = [t for t in onsets(part, [DRUM_VOICES["side_stick"]]) if sheet.downbeats_s[0] - 0.05 < t < fill_from]
+    assert set(onset_positions(hits, sheet, bars=2)) == {0.0, 1.5, 3.0, 5.0, 6.5}
+    pickup_hits = [t for t in onsets(part) if t < sheet.downbeats_s[0] - 0.05]
+    assert pickup_hits and min(pickup_hits) >= 0.0  # the pickup plays the end of a bar
+
+
 def test_fills_before_sections_and_at_the_end_and_a_crash_on_the_new_section():
     sheet = make_sheet()
     part = generate_part(sheet, "jazz_swing", kind="drums", seed=0).midi
