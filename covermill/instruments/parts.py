@@ -18,8 +18,10 @@ approach notes), stay in the range and move by the smallest step between voicing
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,13 +35,16 @@ from .voicing import allowed_pcs, candidates, degree_pc, lead, min_span, nearest
 
 DRUM_NOTE_S = 0.12
 
+if TYPE_CHECKING:
+    import pretty_midi
+
 
 @dataclass(frozen=True)
 class PartResult:
     """A generated part: ``midi`` (``pretty_midi.Instrument``; ``is_drum`` for drums), what could
     not be honoured (``warnings``), and the ``style`` and ``kind`` it came from."""
 
-    midi: object
+    midi: pretty_midi.Instrument
     warnings: tuple[str, ...]
     style: str
     kind: str
@@ -287,14 +292,14 @@ def _resolve(style: str | Style, kind: str, user_dir) -> Style:
 def check_range(style: Style, range_: tuple[int, int] | None) -> tuple[int, int]:
     """The part's MIDI range (``range_`` or the style's), refused when it cannot hold the style's voicings."""
     lo, hi = range_ if range_ is not None else style.range
-    if not (isinstance(lo, int) and isinstance(hi, int) and 0 <= lo < hi <= 127):
+    if not (isinstance(lo, numbers.Integral) and isinstance(hi, numbers.Integral) and 0 <= lo < hi <= 127):
         raise ParameterError(f"range_={range_} must be (low, high) MIDI notes with 0 <= low < high <= 127")
     need = min_span(style.voicings, triad_seventh=style.triad_seventh) if style.kind == "comping" else 11
     if hi - lo < need:
         what = "its voicings on every root need" if style.kind == "comping" else "a bass line needs every pitch class:"
         raise ParameterError(f"range {lo}-{hi} ({hi - lo} semitones) cannot hold style {style.name!r}: {what} "
                              f"{need} semitones; widen the range to at least {need}")
-    return lo, hi
+    return int(lo), int(hi)
 
 
 def generate_part(sheet: LeadSheet, style: str | Style, *, kind: str, seed: int = 0, program: int | str | None = None,
@@ -355,13 +360,15 @@ def generate_part(sheet: LeadSheet, style: str | Style, *, kind: str, seed: int 
     return PartResult(inst, tuple(dict.fromkeys(warnings)), style.name, kind)
 
 
-def part_midi(*parts: PartResult, bpm: float = DEFAULT_BPM):
-    """The parts in one ``pretty_midi.PrettyMIDI`` (for ``OUT/midi/parts/<part>.mid`` or rendering)."""
+def part_midi(*parts: PartResult, bpm: float = DEFAULT_BPM, beats_per_bar: int = 4) -> pretty_midi.PrettyMIDI:
+    """The parts in one ``pretty_midi.PrettyMIDI`` with the sheet's tempo and meter (for
+    ``OUT/midi/parts/<part>.mid``, one part per file, or for rendering them together)."""
     import copy
 
     import pretty_midi
 
     midi = pretty_midi.PrettyMIDI(resolution=960, initial_tempo=float(bpm) if bpm and math.isfinite(bpm) else 120.0)
+    midi.time_signature_changes.append(pretty_midi.TimeSignature(int(beats_per_bar), 4, 0.0))
     midi.instruments.extend(copy.deepcopy(p.midi) for p in parts)
     return midi
 
