@@ -187,6 +187,17 @@ def _slots(sheet: LeadSheet, style: Style, grid: Grid) -> tuple[list[_Slot], lis
                     e = e.model_copy(update={"what": "1"})
             else:
                 slots.append(_Slot(t0, t1, e, chord, i))
+    if style.kind == "comping":  # every chord of a beat or more is played at least once
+        period = grid.period_s
+        for chord in sheet.chords:
+            if chord.root is None or chord.end_s - chord.start_s < 0.9 * period or chord.start_s >= grid.duration_s:
+                continue
+            if not any(s.chord is chord for s in slots):
+                bar_i = max(0, int(np.searchsorted(grid.beats_s[list(grid.bar_starts)], chord.start_s, "right")) - 1)
+                event = Event(at=0, length=min(2.0, (chord.end_s - chord.start_s) / period), what="chord", velocity=70)
+                slots.append(_Slot(chord.start_s, min(chord.end_s, chord.start_s + event.length * period), event,
+                                   chord, bar_i))
+        slots.sort(key=lambda x: x.start_s)
     return slots, [warning] if warning else []
 
 
@@ -213,7 +224,8 @@ def _bass(slots: list[_Slot], style: Style, range_: tuple[int, int], human: _Hum
         nxt = next((x for x in slots[k + 1:] if x.chord is not s.chord or x.bar != s.bar), None)
         target_chord = nxt.chord if nxt is not None else s.chord
         what, rs = s.event.what, style.triad_seventh
-        if what in ("walk", "arp") and s.chord is not last_chord:
+        if what in ("walk", "arp") and s.chord is not last_chord or (
+                what not in ("approach", "8") and s.chord is not last_chord and s.start_s - s.chord.start_s < 0.05):
             what = "1"  # a new chord starts on its root
         if what == "1" and s.chord is base_chord:
             pitch = base

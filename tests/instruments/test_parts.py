@@ -157,6 +157,19 @@ def test_walking_bass_approaches_the_next_root_chromatically():
     assert approaches >= len(sheet.downbeats_s) // 2
 
 
+@pytest.mark.parametrize("name", [s.name for s in list_styles("comping")])
+def test_comping_plays_every_chord_and_bass_lands_on_each_new_root(name):
+    sheet = make_sheet(half_bar_chords=True)  # a chord every two beats, as in a ii-V
+    part = generate_part(sheet, name, kind="comping", seed=5).midi
+    for chord in sheet.chords:
+        heard = {n.pitch % 12 for n in part.notes if n.start < chord.end_s and n.end > chord.start_s + 0.1}
+        assert chord.root in heard or len(heard & chord.pitch_classes) >= 2, (name, chord.label)
+    bass = generate_part(sheet, "root_fifth", kind="bass", seed=5).midi
+    for chord in sheet.chords:
+        first = min((n for n in bass.notes if n.start > chord.start_s - 0.05), key=lambda n: n.start)
+        assert first.pitch % 12 == chord.root
+
+
 def test_comping_voice_leading_moves_little():
     sheet = make_sheet()
     part = generate_part(sheet, "orchestral_pads", kind="comping").midi
