@@ -49,10 +49,11 @@ def _line(path, needle):
     ("{timing_ms: 4", "{timeing_ms: 4", r"unknown key 'timeing_ms' in humanize \(did you mean 'timing_ms'\?\)"),
     ("[3, 1, approach]", "[3, 1, aproach]", r"unknown bass event 'aproach' \(did you mean 'approach'\?\)"),
     ("[28, 55]", "[55, 28]", r"range must be \[low, high\]"),
+    ("  4:\n    bars", "  4/4:\n    bars", r"meters: '4/4' is not a number of beats per bar \(write 4 for 4/4"),
 ])
 def test_typo_names_file_line_and_fix(tmp_path, old, new, match):
     path = _copy(tmp_path, edit=lambda s: s.replace(old, new, 1))
-    line = _line(path, new.split(":")[0] if new.endswith(":") else new)
+    line = _line(path, new.split(":")[0] if ":" in new else new)
     with pytest.raises(ParameterError, match=rf"walking.yaml:{line}: .*{match}") as err:
         validate_style_file(path)
     assert "\n" not in str(err.value)
