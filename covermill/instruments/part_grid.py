@@ -27,6 +27,11 @@ class Grid:
     bar_starts: tuple[int, ...]
     beats_per_bar: int
     duration_s: float
+    first_bar: int = 0  # the bar of the first downbeat (bars before it are a pickup)
+
+    def pattern_bar(self, bar: int, n_bars: int) -> int:
+        """Which bar of an ``n_bars``-bar pattern bar number ``bar`` plays (counted from the first downbeat)."""
+        return (bar - self.first_bar) % n_bars
 
     def time(self, bar: int, at_beats: float, *, swing: float = 0.5, unit: str = "8th") -> float:
         """Seconds of ``at_beats`` into the bar whose first beat is ``beats_s[bar]``, swung."""
@@ -83,7 +88,8 @@ def make_grid(sheet: LeadSheet) -> tuple[Grid, list[str]]:
         i = later[0] if later and later[0] - i <= n + 1 and later[0] - i >= max(1, n - 1) else i + n
     # a bar counts when one of its beats is in the song and it starts half a beat before the end
     starts = [s for s in starts if full[min(s + n - 1, len(full) - 1)] >= 0 and full[s] < sheet.duration_s - period / 2]
-    return Grid(full, tuple(starts), n, float(sheet.duration_s)), warnings
+    first = next((k for k, b in enumerate(starts) if b >= anchor), 0)
+    return Grid(full, tuple(starts), n, float(sheet.duration_s), first), warnings
 
 
 def meter_pattern(style: Style, n: int) -> tuple[DrumBar, str | None]:

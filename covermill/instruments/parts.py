@@ -18,8 +18,10 @@ approach notes), stay in the range and move by the smallest step between voicing
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,13 +35,16 @@ from .voicing import allowed_pcs, candidates, degree_pc, lead, min_span, nearest
 
 DRUM_NOTE_S = 0.12
 
+if TYPE_CHECKING:
+    import pretty_midi
+
 
 @dataclass(frozen=True)
 class PartResult:
     """A generated part: ``midi`` (``pretty_midi.Instrument``; ``is_drum`` for drums), what could
     not be honoured (``warnings``), and the ``style`` and ``kind`` it came from."""
 
-    midi: object
+    midi: pretty_midi.Instrument
     warnings: tuple[str, ...]
     style: str
     kind: str
@@ -134,7 +139,7 @@ def _drums(sheet: LeadSheet, style: Style, grid: Grid, swap: dict[str, str], hum
         for voice in bar.voices:
             steps = bar.steps(voice)
             length = n * bar.steps_per_beat
-            first = (i % (len(steps) // length)) * length
+            first = grid.pattern_bar(i, len(steps) // length) * length
             for k, c in enumerate(steps[first:first + length]):
                 at = k / bar.steps_per_beat
                 if c in DRUM_VELOCITY and at < fill_from:
@@ -162,7 +167,7 @@ def _slots(sheet: LeadSheet, style: Style, grid: Grid) -> tuple[list[_Slot], lis
     slots = []
     last = len(grid.bar_starts) - 1
     for i, start in enumerate(grid.bar_starts):
-        events = bar.bars[i % len(bar.bars)]
+        events = bar.bars[grid.pattern_bar(i, len(bar.bars))]
         if i == last and style.ending == "hold" and i > 0:
             events = (Event(at=0, length=n, what="1" if style.kind == "bass" else "chord"),)
         for e in events:
@@ -173,7 +178,8 @@ def _slots(sheet: LeadSheet, style: Style, grid: Grid) -> tuple[list[_Slot], lis
             if e.what == "rest" or chord is None or chord.root is None or t0 >= grid.duration_s or t1 <= 0:
                 continue
             while chord.end_s < t1 - 0.1 * grid.period_s:  # held across a chord change: strike the new chord
-                slots.append(_Slot(t0, chord.end_s, e, chord, i))
+                if chord.end_s - t0 > 0.1 * grid.period_s:
+                    slots.append(_Slot(t0, chord.end_s, e, chord, i))
                 t0, chord = chord.end_s, sheet.chord_at(chord.end_s + 1e-6)
                 if chord is None or chord.root is None:
                     break
@@ -181,6 +187,17 @@ def _slots(sheet: LeadSheet, style: Style, grid: Grid) -> tuple[list[_Slot], lis
                     e = e.model_copy(update={"what": "1"})
             else:
                 slots.append(_Slot(t0, t1, e, chord, i))
+    if style.kind == "comping":  # every chord of a beat or more is played at least once
+        period = grid.period_s
+        for chord in sheet.chords:
+            if chord.root is None or chord.end_s - chord.start_s < 0.9 * period or chord.start_s >= grid.duration_s:
+                continue
+            if not any(s.chord is chord for s in slots):
+                bar_i = max(0, int(np.searchsorted(grid.beats_s[list(grid.bar_starts)], chord.start_s, "right")) - 1)
+                event = Event(at=0, length=min(2.0, (chord.end_s - chord.start_s) / period), what="chord", velocity=70)
+                slots.append(_Slot(chord.start_s, min(chord.end_s, chord.start_s + event.length * period), event,
+                                   chord, bar_i))
+        slots.sort(key=lambda x: x.start_s)
     return slots, [warning] if warning else []
 
 
@@ -207,12 +224,13 @@ def _bass(slots: list[_Slot], style: Style, range_: tuple[int, int], human: _Hum
         nxt = next((x for x in slots[k + 1:] if x.chord is not s.chord or x.bar != s.bar), None)
         target_chord = nxt.chord if nxt is not None else s.chord
         what, rs = s.event.what, style.triad_seventh
-        if what in ("walk", "arp") and s.chord is not last_chord:
+        if what in ("walk", "arp") and s.chord is not last_chord or (
+                what not in ("approach", "8") and s.chord is not last_chord and s.start_s - s.chord.start_s < 0.05):
             what = "1"  # a new chord starts on its root
         if what == "1" and s.chord is base_chord:
             pitch = base
-        elif what == "approach":
-            target = home(target_chord.root, prev)
+        elif what == "approach":  # a semitone from the root of the very next note
+            target = home((slots[k + 1].chord if k + 1 < len(slots) else s.chord).root, prev)
             options = [p for p in (target - 1, target + 1) if lo <= p <= hi and p != prev]
             pitch = min(options, key=lambda p: (abs(p - prev), p)) if options else target
         elif what == "walk":
@@ -286,14 +304,14 @@ def _resolve(style: str | Style, kind: str, user_dir) -> Style:
 def check_range(style: Style, range_: tuple[int, int] | None) -> tuple[int, int]:
     """The part's MIDI range (``range_`` or the style's), refused when it cannot hold the style's voicings."""
     lo, hi = range_ if range_ is not None else style.range
-    if not (isinstance(lo, int) and isinstance(hi, int) and 0 <= lo < hi <= 127):
+    if not (isinstance(lo, numbers.Integral) and isinstance(hi, numbers.Integral) and 0 <= lo < hi <= 127):
         raise ParameterError(f"range_={range_} must be (low, high) MIDI notes with 0 <= low < high <= 127")
-    need = min_span(style.voicings) if style.kind == "comping" else 11
+    need = min_span(style.voicings, triad_seventh=style.triad_seventh) if style.kind == "comping" else 11
     if hi - lo < need:
-        raise ParameterError(f"range {lo}-{hi} ({hi - lo} semitones) cannot hold style {style.name!r}: its "
-                             f"{'voicings span' if style.kind == 'comping' else 'bass line needs'} up to {need} "
-                             f"semitones; widen the range to at least {need}")
-    return lo, hi
+        what = "its voicings on every root need" if style.kind == "comping" else "a bass line needs every pitch class:"
+        raise ParameterError(f"range {lo}-{hi} ({hi - lo} semitones) cannot hold style {style.name!r}: {what} "
+                             f"{need} semitones; widen the range to at least {need}")
+    return int(lo), int(hi)
 
 
 def generate_part(sheet: LeadSheet, style: str | Style, *, kind: str, seed: int = 0, program: int | str | None = None,
@@ -354,13 +372,15 @@ def generate_part(sheet: LeadSheet, style: str | Style, *, kind: str, seed: int 
     return PartResult(inst, tuple(dict.fromkeys(warnings)), style.name, kind)
 
 
-def part_midi(*parts: PartResult, bpm: float = DEFAULT_BPM):
-    """The parts in one ``pretty_midi.PrettyMIDI`` (for ``OUT/midi/parts/<part>.mid`` or rendering)."""
+def part_midi(*parts: PartResult, bpm: float = DEFAULT_BPM, beats_per_bar: int = 4) -> pretty_midi.PrettyMIDI:
+    """The parts in one ``pretty_midi.PrettyMIDI`` with the sheet's tempo and meter (for
+    ``OUT/midi/parts/<part>.mid``, one part per file, or for rendering them together)."""
     import copy
 
     import pretty_midi
 
     midi = pretty_midi.PrettyMIDI(resolution=960, initial_tempo=float(bpm) if bpm and math.isfinite(bpm) else 120.0)
+    midi.time_signature_changes.append(pretty_midi.TimeSignature(int(beats_per_bar), 4, 0.0))
     midi.instruments.extend(copy.deepcopy(p.midi) for p in parts)
     return midi
 

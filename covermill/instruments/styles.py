@@ -26,11 +26,10 @@ The format (full reference with examples in ``docs/styles.md``)::
     fills:                           # drums: the last beats of a bar before a section and of the song
       4: {steps_per_beat: 4, voices: {snare: "..xx.xxX", high_tom: "x.......", floor_tom: "....x..."}}
 
-Drum strings: ``X`` accent, ``x`` normal, ``o`` ghost, ``.`` or ``-`` rest; ``|`` and spaces are
-ignored. Bass and comping bars are lists of events ``[at_beat, length_beats, what]`` (optional
-4th item: velocity 1-127); ``what`` is a degree (``1 3 5 7 9 11 13 8``: the chord's root,
-third, ... octave), ``walk`` / ``approach`` / ``arp`` (bass), ``chord`` / ``up`` / ``low`` /
-``high`` / ``arp`` (comping); add `` push`` to anticipate the next chord.
+Drum strings: ``X`` accent, ``x`` normal, ``o`` ghost, ``.``/``-`` rest (``|``, spaces ignored). Bass
+and comping bars list events ``[at_beat, length_beats, what, velocity?]``; ``what`` is a degree
+(``1 3 5 7 9 11 13 8``), ``walk``/``approach``/``arp`` (bass) or ``chord``/``up``/``low``/``high``/``arp``
+(comping), `` push`` anticipating the next chord.
 """
 
 from __future__ import annotations
@@ -283,6 +282,8 @@ def _format(path: Path, lines: dict[tuple, int], err: dict) -> str:
         where = ".".join(str(p) for p in loc)
         line = next((lines[loc[:i]] for i in range(len(loc), -1, -1) if loc[:i] in lines), None)
         return f"{path}:{line}: {where}: {msg}" if line else f"{path}: {where}: {msg}"
+    if loc[-1:] == ("[key]",) and loc[:1] in (("meters",), ("fills",)):
+        return f"{prefix}: {loc[0]}: {err.get('input')!r} is not a number of beats per bar (write 4 for 4/4, 3 for 3/4)"
     value = err.get("input")
     shown = f" (got {value!r})" if value is not None and not isinstance(value, (dict, list)) else ""
     return f"{prefix}: {'.'.join(str(p) for p in loc) or 'style'}: {msg}{shown}"

@@ -58,6 +58,18 @@ def degree_pc(chord: Chord, degree: str, *, triad_seventh: str = "none") -> int:
         degree = _FALLBACK[degree]
 
 
+def shape_pcs(chord: Chord, shape, *, triad_seventh: str = "none") -> list[int]:
+    """Pitch classes of a voicing shape, bottom-up; a degree the chord cannot take and whose fallback
+    is already in the shape is left out (a rootless 3-5-7-9 on a diminished triad is 3-5-1, not 3-5-1-1)."""
+    out: list[int] = []
+    for d in shape:
+        pc = degree_pc(chord, d, triad_seventh=triad_seventh)
+        if chord_tone(chord, d, triad_seventh=triad_seventh) is None and pc in out:
+            continue
+        out.append(pc)
+    return out
+
+
 def allowed_pcs(chord: Chord, degrees: set[str], *, triad_seventh: str = "none") -> frozenset[int]:
     """Chord tones plus the style's extensions (``degrees`` it uses) that the chord takes."""
     return chord.pitch_classes | {degree_pc(chord, d, triad_seventh=triad_seventh) for d in degrees}
@@ -77,7 +89,7 @@ def candidates(chord: Chord, shapes, range_: tuple[int, int], *, triad_seventh: 
     lo, hi = range_
     found = set()
     for shape in shapes:
-        pcs = [degree_pc(chord, d, triad_seventh=triad_seventh) for d in shape]
+        pcs = shape_pcs(chord, shape, triad_seventh=triad_seventh)
         for bottom in range(lo, min(hi, lo + 12) + 1):
             if bottom % 12 != pcs[0]:
                 continue
@@ -89,10 +101,16 @@ def candidates(chord: Chord, shapes, range_: tuple[int, int], *, triad_seventh: 
     return sorted(found)
 
 
-def min_span(shapes) -> int:
-    """Semitones the widest-needed shape spans at least (for the "range too small" error)."""
-    probe = Chord(0.0, 1.0, 0, "maj7")
-    return max(_place([degree_pc(probe, d, triad_seventh="maj7") for d in s], 0)[-1] for s in shapes)
+def min_span(shapes, *, triad_seventh: str = "none") -> int:
+    """Semitones a range needs so that every chord (any root, any quality) has a placement of at least
+    one shape: the widest of the chords' narrowest shapes, plus 11 for the root's position."""
+    widest = 0
+    for quality in CHORD_INTERVALS:
+        probe = Chord(0.0, 1.0, 0, quality)
+        placed = [_place(pcs, pcs[0]) for pcs in (shape_pcs(probe, s, triad_seventh=triad_seventh) for s in shapes)]
+        spans = [p[-1] - p[0] for p in placed]
+        widest = max(widest, min(spans))
+    return widest + 11
 
 
 def _cost(a: tuple[int, ...], b: tuple[int, ...]) -> float:

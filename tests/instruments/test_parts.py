@@ -17,7 +17,8 @@ from covermill.instruments.part_checks import (
 )
 from covermill.instruments.parts import generate_part, part_midi, render_part
 from covermill.instruments.styles import DRUM_VOICES, get_style, list_styles
-from covermill.leadsheet import Chord, Key, LeadSheet, Section
+from covermill.instruments.voicing import candidates
+from covermill.leadsheet import CHORD_INTERVALS, Chord, Key, LeadSheet, Section
 
 PROGRESSION = ["C:maj7", "A:min7", "D:min7", "G:7", "E:min", "F:maj", "D:7", "G:sus4", "C:maj", "B:hdim7",
                "E:7", "A:min"]
@@ -107,6 +108,20 @@ def test_bossa_cross_stick_plays_the_two_bar_pattern():
     assert set(positions) == {0.0, 1.5, 3.0, 5.0, 6.5}
 
 
+def test_patterns_count_bars_from_the_first_downbeat_after_a_pickup():
+    sheet = make_sheet(offset_s=1.4)  # 2 beats of pickup at 100 bpm before the first downbeat
+    pickup = (0.2, 0.8)
+    sheet = LeadSheet(duration_s=sheet.duration_s, bpm=sheet.bpm, beats_s=pickup + sheet.beats_s,
+                      downbeats_s=sheet.downbeats_s, chords=(Chord(0.0, 1.4, 7, "7"),) + sheet.chords[1:],
+                      sections=sheet.sections)
+    part = generate_part(sheet, "bossa_nova", kind="drums", seed=0).midi
+    fill_from = sheet.downbeats_s[5]
+    hits = [t for t in onsets(part, [DRUM_VOICES["side_stick"]]) if sheet.downbeats_s[0] - 0.05 < t < fill_from]
+    assert set(onset_positions(hits, sheet, bars=2)) == {0.0, 1.5, 3.0, 5.0, 6.5}
+    pickup_hits = [t for t in onsets(part) if t < sheet.downbeats_s[0] - 0.05]
+    assert pickup_hits and min(pickup_hits) >= 0.0  # the pickup plays the end of a bar
+
+
 def test_fills_before_sections_and_at_the_end_and_a_crash_on_the_new_section():
     sheet = make_sheet()
     part = generate_part(sheet, "jazz_swing", kind="drums", seed=0).midi
@@ -142,6 +157,19 @@ def test_walking_bass_approaches_the_next_root_chromatically():
     assert approaches >= len(sheet.downbeats_s) // 2
 
 
+@pytest.mark.parametrize("name", [s.name for s in list_styles("comping")])
+def test_comping_plays_every_chord_and_bass_lands_on_each_new_root(name):
+    sheet = make_sheet(half_bar_chords=True)  # a chord every two beats, as in a ii-V
+    part = generate_part(sheet, name, kind="comping", seed=5).midi
+    for chord in sheet.chords:
+        heard = {n.pitch % 12 for n in part.notes if n.start < chord.end_s and n.end > chord.start_s + 0.1}
+        assert chord.root in heard or len(heard & chord.pitch_classes) >= 2, (name, chord.label)
+    bass = generate_part(sheet, "root_fifth", kind="bass", seed=5).midi
+    for chord in sheet.chords:
+        first = min((n for n in bass.notes if n.start > chord.start_s - 0.05), key=lambda n: n.start)
+        assert first.pitch % 12 == chord.root
+
+
 def test_comping_voice_leading_moves_little():
     sheet = make_sheet()
     part = generate_part(sheet, "orchestral_pads", kind="comping").midi
@@ -154,11 +182,23 @@ def test_comping_voice_leading_moves_little():
     assert moves and np.mean(moves) <= 3.0  # semitones per voice per chord change
 
 
+@pytest.mark.parametrize("name", [s.name for s in list_styles("comping")])
+def test_every_chord_on_every_root_has_a_voicing_in_the_range(name):
+    style = get_style(name, kind="comping")
+    for root in range(12):
+        for quality in CHORD_INTERVALS:
+            options = candidates(Chord(0.0, 1.0, root, quality), style.voicings, style.range,
+                                 triad_seventh=style.triad_seventh)
+            assert options, (root, quality)
+            assert all(len(set(v)) == len(v) for v in options)
+
+
 def test_custom_range_respected_and_too_small_refused():
     sheet = make_sheet()
     part = generate_part(sheet, "jazz_shell", kind="comping", range_=(55, 80)).midi
     assert all(55 <= n.pitch <= 80 for n in part.notes)
-    with pytest.raises(ParameterError, match=r"range 60-68 \(8 semitones\) cannot hold style 'jazz_shell'"):
+    with pytest.raises(ParameterError, match=r"range 60-68 \(8 semitones\) cannot hold style 'jazz_shell': its "
+                                             r"voicings on every root need 22 semitones"):
         generate_part(sheet, "jazz_shell", kind="comping", range_=(60, 68))
     with pytest.raises(ParameterError, match=r"range 40-45 .* cannot hold style 'walking'"):
         generate_part(sheet, "walking", kind="bass", range_=(40, 45))

@@ -49,10 +49,11 @@ def _line(path, needle):
     ("{timing_ms: 4", "{timeing_ms: 4", r"unknown key 'timeing_ms' in humanize \(did you mean 'timing_ms'\?\)"),
     ("[3, 1, approach]", "[3, 1, aproach]", r"unknown bass event 'aproach' \(did you mean 'approach'\?\)"),
     ("[28, 55]", "[55, 28]", r"range must be \[low, high\]"),
+    ("  4:\n    bars", "  4/4:\n    bars", r"meters: '4/4' is not a number of beats per bar \(write 4 for 4/4"),
 ])
 def test_typo_names_file_line_and_fix(tmp_path, old, new, match):
     path = _copy(tmp_path, edit=lambda s: s.replace(old, new, 1))
-    line = _line(path, new.split(":")[0] if new.endswith(":") else new)
+    line = _line(path, new.split(":")[0] if ":" in new else new)
     with pytest.raises(ParameterError, match=rf"walking.yaml:{line}: .*{match}") as err:
         validate_style_file(path)
     assert "\n" not in str(err.value)
@@ -116,3 +117,23 @@ def test_names_shared_by_two_kinds_and_unknown_names():
         get_style("jazz_swng", kind="drums")
     with pytest.raises(ParameterError, match="unknown part kind 'keys'"):
         list_styles("keys")
+
+
+def test_part_modules_stay_in_their_layer():
+    import ast
+    from pathlib import Path
+
+    import covermill.instruments as pkg
+
+    root = Path(pkg.__file__).parent
+    for name in ("styles.py", "parts.py", "part_grid.py", "part_checks.py", "voicing.py"):
+        tree = ast.parse((root / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                target = ("." * node.level) + (node.module or "")
+                assert not any(target.startswith(p) for p in ("..analysis", "..automation", "..recipes", "..stems",
+                                                              "covermill.analysis", "covermill.automation",
+                                                              "covermill.recipes", "covermill.stems")), (name, target)
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith(("covermill.analysis", "covermill.automation", "covermill.recipes",
+                                                  "covermill.stems")) for a in node.names), name
