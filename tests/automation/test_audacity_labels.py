@@ -11,6 +11,7 @@ from covermill.automation.audacity.labels import (
     label_file_text,
     leadsheet_label_tracks,
     lisp_string,
+    reorder_forms,
     settings_script,
     tool_command,
 )
@@ -69,3 +70,12 @@ def test_file_names_keep_the_track_name():
     assert file_name_for("cover (mastered)") == "cover (mastered).wav"
     assert file_name_for('a/b"c') == "a_b_c.wav"
     assert file_name_for(".hidden") == "_hidden.wav"
+
+
+def test_reorder_moves_each_track_from_the_first_misplaced_one_to_the_bottom():
+    assert reorder_forms([0, 1, 2], [0, 1, 2]) == []
+    forms = reorder_forms([2, 0, 1, "l"], [0, 1, 2, "l"])
+    moved = [f for f in forms if f.startswith('(aud-do "Select')]
+    # order [2,0,1,l]: 0 at 1 -> [2,1,l,0]; 1 at 1 -> [2,l,0,1]; 2 at 0 -> [l,0,1,2]; l at 0 -> [0,1,2,l]
+    assert [int(f.split("Track=")[1].split()[0]) for f in moved] == [1, 1, 0, 0]
+    assert forms[1:3] == ['(aud-do "SetTrack: Focused=1")', '(aud-do "TrackMoveBottom:")']

@@ -70,16 +70,43 @@ def tool_command(script: Path) -> str:
     return line.replace("\x01", "\\n")  # the one newline Audacity must see: the header's end
 
 
+def aud_do(name: str, params: Mapping[str, object] | None = None) -> str:
+    """One ``(aud-do "Command: ...")`` form."""
+    return f"(aud-do {lisp_string(build_command(name, params))})"
+
+
+def tool_script(forms: Iterable[str]) -> str:
+    """Nyquist ``tool`` code: the forms, then ``""`` (a non-empty string result opens a message box)."""
+    return "\n".join(forms) + '\n""\n'
+
+
 def settings_script(settings: Sequence[Mapping[str, object]]) -> str:
     """``(aud-do ...)`` forms that select track ``i`` and apply ``settings[i]`` (SetTrack parameters)."""
+    return tool_script(settings_forms(settings) + [aud_do("SelectNone")])
+
+
+def settings_forms(settings: Sequence[Mapping[str, object]]) -> list[str]:
     forms = []
     for i, params in enumerate(settings):
-        if not params:
-            continue
-        forms.append(f"(aud-do {lisp_string(build_command('Select', {'Track': i, 'TrackCount': 1, 'Mode': 'Set'}))})")
-        forms.append(f"(aud-do {lisp_string(build_command('SetTrack', params))})")
-    forms.append(f"(aud-do {lisp_string(build_command('SelectNone'))})")
-    return "\n".join(forms) + '\n""\n'
+        if params:
+            forms += [aud_do("Select", {"Track": i, "TrackCount": 1, "Mode": "Set"}), aud_do("SetTrack", params)]
+    return forms
+
+
+def reorder_forms(current: Sequence[object], wanted: Sequence[object]) -> list[str]:
+    """Forms that move tracks (focus + ``TrackMoveBottom``) from order ``current`` to ``wanted``
+    (the same items): each track from the first one that is out of place on goes to the bottom in turn."""
+    order = list(current)
+    if order == list(wanted):
+        return []
+    first = next(i for i, (a, b) in enumerate(zip(order, wanted, strict=True)) if a != b)
+    forms = []
+    for item in list(wanted)[first:]:
+        i = order.index(item)
+        forms += [aud_do("Select", {"Track": i, "TrackCount": 1, "Mode": "Set"}), aud_do("SetTrack", {"Focused": True}),
+                  aud_do("TrackMoveBottom")]
+        order.append(order.pop(i))
+    return forms
 
 
 def write_text(path: Path, text: str) -> Path:
@@ -90,21 +117,21 @@ def write_text(path: Path, text: str) -> Path:
 # -- label tracks from covermill data -------------------------------------------------------------------
 
 def beat_labels(beats_s: Sequence[float], *, downbeats_s: Sequence[float] = (), beats_per_bar: int = 4) -> list[Label]:
-    """``bar.beat`` point labels; counted from ``downbeats_s`` when given, else in ``beats_per_bar``
-    from the first beat."""
-    if not downbeats_s:
-        return [(float(t), float(t), f"{k // beats_per_bar + 1}.{k % beats_per_bar + 1}") for k, t in enumerate(beats_s)]
+    """``bar.beat`` point labels; counted from ``downbeats_s`` when given (a pickup before the
+    first downbeat is ``0``), else in ``beats_per_bar`` from the first beat."""
     import bisect
 
+    beats = [float(t) for t in beats_s]
+    if len(downbeats_s) == 0:
+        return [(t, t, f"{k // beats_per_bar + 1}.{k % beats_per_bar + 1}") for k, t in enumerate(beats)]
     downs = sorted(float(d) for d in downbeats_s)
-    out = []
-    for t in beats_s:
-        bar = bisect.bisect_right(downs, float(t) + 1e-3) - 1
-        if bar < 0:  # a pickup before the first downbeat
-            out.append((float(t), float(t), "0"))
-            continue
-        beat = sum(1 for b in beats_s if downs[bar] - 1e-3 <= b < float(t) - 1e-3) + 1
-        out.append((float(t), float(t), f"{bar + 1}.{beat}"))
+    out: list[Label] = []
+    bar_of_previous, beat = -2, 0
+    for t in beats:
+        bar = bisect.bisect_right(downs, t + 1e-3) - 1
+        beat = beat + 1 if bar == bar_of_previous else 1
+        bar_of_previous = bar
+        out.append((t, t, "0" if bar < 0 else f"{bar + 1}.{beat}"))
     return out
 
 

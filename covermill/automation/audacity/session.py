@@ -23,14 +23,17 @@ from ...errors import AudacityError
 from ..mixer import pan_gains
 from .labels import (
     Label,
+    aud_do,
     beat_labels,
     check_label_tracks,
     file_name_for,
     label_file_text,
     lof_text,
     read_labels_code,
-    settings_script,
+    reorder_forms,
+    settings_forms,
     tool_command,
+    tool_script,
     write_text,
 )
 from .launcher import Audacity
@@ -43,7 +46,8 @@ GAIN_RANGE_DB = (-36.0, 36.0)
 
 @dataclass(frozen=True)
 class SessionTrack:
-    """One audio track of a session: a file to import, its name, gain/pan (covermill's law) and mute."""
+    """One audio track of a session: a file to import, its name, gain/pan (covermill's law), mute, and
+    whether it opens collapsed (reference tracks: the window then fits the audible ones)."""
 
     name: str
     path: Path
@@ -51,6 +55,7 @@ class SessionTrack:
     pan: float = 0.0
     channels: int = 2
     mute: bool = False
+    collapsed: bool = False
 
 
 def audacity_gain_pan(gain_db: float, pan: float, *, channels: int = 2) -> tuple[float, float]:
@@ -81,9 +86,11 @@ def build_session(app: Audacity, tracks: Sequence[SessionTrack], target: str | o
     ``label_tracks`` maps more label track names to ``(start_s, end_s, text)`` labels (bars,
     sections, chords), placed below it in the given order. The number of pipe commands does not
     depend on the number of labels or tracks, except 2 per label track (see :mod:`.labels`):
-    one ``Import2`` of a List-of-Files imports every track, one Nyquist ``tool`` call names them
-    and sets gain, pan and mute, one Nyquist call per label track creates all its labels, then
-    ``FitV``/``FitInWindow`` fit every track into the window and the project is saved.
+    one ``Import2`` of a List-of-Files imports the ``collapsed`` tracks, ``CollapseAllTracks``
+    collapses them, a second ``Import2`` imports the others, one Nyquist call per label track
+    creates all its labels, one Nyquist ``tool`` call names every track, sets gain, pan and mute
+    and moves the tracks into the given order, then ``FitV``/``FitInWindow`` fit the tracks into
+    the window and the project is saved. (Non-ASCII track names cost 2 commands each.)
 
     The project is saved into a private staging folder, closed (so Audacity writes everything
     into the one file) and moved onto ``target``. Paths are checked before the import: a missing
@@ -108,17 +115,28 @@ def build_session(app: Audacity, tracks: Sequence[SessionTrack], target: str | o
     try:
         with tempfile.TemporaryDirectory(prefix="covermill-session-scripts-") as tmp:
             scripts = Path(tmp)
-            _import_all(c, tracks, scripts / "tracks.lof")
+            # Audacity has no per-track collapse command: import the collapsed ones, collapse all, import the rest
+            first = [i for i, t in enumerate(tracks) if t.collapsed]
+            rest = [i for i, t in enumerate(tracks) if not t.collapsed]
+            if first:
+                _import_all(c, [tracks[i] for i in first], scripts / "collapsed.lof", before=0)
+                c.do("CollapseAllTracks")
+            if rest:
+                _import_all(c, [tracks[i] for i in rest], scripts / "tracks.lof", before=len(first))
             end_s = max([t1 for group in groups.values() for _, t1, _ in group] + [_duration_s(t.path) for t in tracks])
             for k, group in enumerate(groups.values()):  # each call appends one label track at the bottom
                 c.do("Select", Track=0, TrackCount=1, Start=0.0, End=end_s + 1.0, Mode="Set")
                 data = write_text(scripts / f"labels{k}.lsp", label_file_text(group))
                 c.do("NyquistPrompt", Command=read_labels_code(data))
-            settings = [_track_settings(t) for t in tracks] + [{"Name": name} for name in groups]
+            current = first + rest + [f"label {name}" for name in groups]
+            wanted = list(range(len(tracks))) + [f"label {name}" for name in groups]
+            settings = [_track_settings(tracks[i]) if isinstance(i, int) else {"Name": i[6:]} for i in current]
             # aud-do decodes its command in the C locale: a non-ASCII name would fail there, so those
-            # names go through the pipe (UTF-8), two commands each
-            piped = {i: p.pop("Name") for i, p in enumerate(settings) if not str(p["Name"]).isascii()}
-            c.send_line(tool_command(write_text(scripts / "settings.lsp", settings_script(settings))))
+            # names go through the pipe (UTF-8), two commands each, once the tracks are in place
+            piped = {wanted.index(current[i]): p.pop("Name") for i, p in enumerate(settings)
+                     if not str(p["Name"]).isascii()}
+            forms = settings_forms(settings) + reorder_forms(current, wanted) + [aud_do("SelectNone")]
+            c.send_line(tool_command(write_text(scripts / "settings.lsp", tool_script(forms))))
             for i, name in piped.items():
                 c.do("Select", Track=i, TrackCount=1, Mode="Set")
                 c.do("SetTrack", Name=name)
@@ -150,7 +168,7 @@ def _track_settings(track: SessionTrack) -> dict[str, object]:
     return {"Name": track.name, "Gain": gain, "Pan": pan, "Mute": track.mute}
 
 
-def _import_all(c, tracks: Sequence[SessionTrack], lof: Path) -> None:
+def _import_all(c, tracks: Sequence[SessionTrack], lof: Path, *, before: int) -> None:
     """Every track in one ``Import2`` of a List-of-Files. Audacity 3.2.4 imports every listed file
     and then answers ``Failed`` (the .lof itself adds no track), so the result is checked by
     counting the tracks instead."""
@@ -161,8 +179,8 @@ def _import_all(c, tracks: Sequence[SessionTrack], lof: Path) -> None:
         if "no message" not in str(exc):
             raise
     got = [line for line in c.do("GetInfo", Type="Tracks", Format="Brief").splitlines() if line.strip()]
-    if len(got) != len(tracks):
-        raise AudacityError(f"Audacity imported {len(got)} of the session's {len(tracks)} audio files")
+    if len(got) != before + len(tracks):
+        raise AudacityError(f"Audacity imported {len(got) - before} of {len(tracks)} audio files for the session")
 
 
 def _verify(c, tracks: Sequence[SessionTrack], label_names: Sequence[str]) -> None:
@@ -192,7 +210,8 @@ def aup3_tracks(path: str | os.PathLike) -> list[str]:
 
 def aup3_info(path: str | os.PathLike) -> list[dict]:
     """The tracks of an ``.aup3`` file without Audacity: per track ``name``, ``kind`` (``wave`` or
-    ``label``), ``channels``, ``height`` (pixels, all channels) and ``clips`` (clip names).
+    ``label``), ``channels``, ``height`` (pixels when expanded, all channels), ``minimized``
+    (collapsed) and ``clips`` (clip names).
 
     The project document is Audacity's binary XML: element and attribute names are in
     the ``dict`` blob, values inline; names are stored as length-prefixed UTF-8 (3.2).
@@ -255,6 +274,10 @@ def _tracks_from_doc(dict_blob: bytes, doc: bytes) -> list[dict]:
             ident, value = struct.unpack_from("<Hi", doc, i + 1)
             if element is not None and names.get(ident) in ("linked", "height"):
                 element[names[ident]] = value
+        elif kind == 0x05:
+            ident, value = struct.unpack_from("<HB", doc, i + 1)
+            if element is not None and names.get(ident) == "minimized":
+                element["minimized"] = bool(value)
         elif kind in (0x0B, 0x0C):
             (size,) = struct.unpack_from("<i", doc, i + 1)
             i += 5 + size
@@ -274,7 +297,8 @@ def _tracks_from_doc(dict_blob: bytes, doc: bytes) -> list[dict]:
             tracks[-1]["height"] += ch.get("height", 0)
         else:
             tracks.append({"name": ch.get("name", ""), "kind": ch["kind"], "channels": 1,
-                           "height": ch.get("height", 0), "clips": [c.get("name", "") for c in ch["clips"]]})
+                           "height": ch.get("height", 0), "minimized": ch.get("minimized", False),
+                           "clips": [c.get("name", "") for c in ch["clips"]]})
         partner = not partner and bool(ch.get("linked", 0))
     return tracks
 
@@ -292,7 +316,8 @@ def render_session(target: str | os.PathLike, *, sr: int, original, stems: dict,
     counted from ``downbeats_s`` when given, else in ``beats_per_bar`` from the first beat), then
     one label track per entry of ``label_tracks`` (name -> ``(start_s, end_s, text)`` labels, e.g.
     :func:`.labels.leadsheet_label_tracks` of the cover's lead sheet: bars, sections, chords).
-    Each clip carries its track's name. Playing or exporting the session gives the cover's mix
+    Each clip carries its track's name; the muted reference tracks open collapsed and the rest
+    is fitted to the window (Audacity's own window in covermill's profile: 1280x1024). Playing or exporting the session gives the cover's mix
     before mastering. ``processed`` maps a stem name to ``(audio, Stem)``. ``app`` is a
     running :class:`Audacity`; without it one is started and stopped here.
     """
@@ -311,12 +336,12 @@ def render_session(target: str | os.PathLike, *, sr: int, original, stems: dict,
             audios.append((path, audio))
             tracks.append(SessionTrack(name=name, path=path, channels=audio.shape[0], **kw))
 
-        add("original", original, mute=True)
+        add("original", original, mute=True, collapsed=True)
         for name, audio in stems.items():
-            add(f"stem {name}", audio, mute=True)
+            add(f"stem {name}", audio, mute=True, collapsed=True)
         for name, (audio, spec) in processed.items():
             add(name, audio, gain_db=spec.gain_db, pan=spec.pan)
-        add("cover (mastered)", cover, mute=True)
+        add("cover (mastered)", cover, mute=True, collapsed=True)
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # libsndfile releases the GIL
             list(pool.map(lambda pa: save_audio(pa[0], pa[1], sr=sr, subtype="FLOAT", clip="none"), audios))
         groups: dict[str, list[Label]] = {}
