@@ -40,6 +40,8 @@ from .launcher import Audacity
 
 log = logging.getLogger(__name__)
 
+#: Height of a session's label tracks (Audacity 3.2's smallest track height).
+LABEL_HEIGHT_PX = 44
 #: Audacity's track gain slider range (dB).
 GAIN_RANGE_DB = (-36.0, 36.0)
 
@@ -130,7 +132,9 @@ def build_session(app: Audacity, tracks: Sequence[SessionTrack], target: str | o
                 c.do("NyquistPrompt", Command=read_labels_code(data))
             current = first + rest + [f"label {name}" for name in groups]
             wanted = list(range(len(tracks))) + [f"label {name}" for name in groups]
-            settings = [_track_settings(tracks[i]) if isinstance(i, int) else {"Name": i[6:]} for i in current]
+            # label tracks at Audacity's smallest height (FitV sizes audio tracks only): one row of labels each
+            settings = [_track_settings(tracks[i]) if isinstance(i, int) else {"Name": i[6:], "Height": LABEL_HEIGHT_PX}
+                        for i in current]
             # aud-do decodes its command in the C locale: a non-ASCII name would fail there, so those
             # names go through the pipe (UTF-8), two commands each, once the tracks are in place
             piped = {wanted.index(current[i]): p.pop("Name") for i, p in enumerate(settings)
