@@ -23,6 +23,7 @@ from covermill.automation.audacity.client import MAX_LINE_BYTES, PipeClient, bui
 from covermill.automation.audacity.session import (
     SessionTrack,
     audacity_gain_pan,
+    aup3_info,
     aup3_tracks,
     build_session,
     open_session,
@@ -276,6 +277,84 @@ def test_audacity_mix_matches_the_pedalboard_mix(app):
             else:
                 assert spectral_correlation(ours[ch], theirs[ch]) > 0.9
             print(ratio, ch, round(diff_db, 3), spectral_correlation(ours[ch], theirs[ch]))
+
+
+def _count_commands(monkeypatch, client) -> list[str]:
+    """Record every line written to the pipe (the real client still sends it)."""
+    sent: list[str] = []
+    original = client._write
+
+    def write(line: str) -> None:
+        sent.append(line)
+        original(line)
+
+    monkeypatch.setattr(client, "_write", write)
+    return sent
+
+
+@needs_audacity
+def test_session_labels_and_settings_take_a_fixed_number_of_commands(app, tmp_path, monkeypatch):
+    from covermill.automation.audacity.labels import file_name_for
+
+    a = song(bars=2)
+    names = ['pad "wide" é', "keys", "original"]
+    files = [write(tmp_path / f"{i}" / file_name_for(n), a, subtype="FLOAT") for i, n in enumerate(names)
+             if (tmp_path / f"{i}").mkdir() is None]
+    tracks_ = [SessionTrack(names[0], files[0], gain_db=-3.0, pan=0.5), SessionTrack(names[1], files[1]),
+               SessionTrack(names[2], files[2], mute=True, collapsed=True)]  # imported first, moved last
+    dur = a.shape[1] / SR
+    counts = []
+    for n_labels in (3, 300):
+        beats = [(dur * k / n_labels, f"{k // 4 + 1}.{k % 4 + 1}") for k in range(n_labels)]
+        groups = {"sections": [(0.0, dur / 2, 'Verse "1" é'), (dur / 2, dur, "Chorus")],
+                  "chords": [(0.0, 1.0, "C:maj"), (1.0, 2.5, "A:min7")]}
+        sent = _count_commands(monkeypatch, app.client)
+        target = build_session(app, tracks_, tmp_path / f"s{n_labels}.aup3", labels=beats, label_tracks=groups)
+        monkeypatch.undo()
+        counts.append(len(sent))
+        info = aup3_info(target)
+        assert [t["name"] for t in info] == names + ["beats", "sections", "chords"]
+        assert [t["kind"] for t in info] == ["wave"] * 3 + ["label"] * 3
+        # each clip carries its track's name (a quote cannot be in a List-of-Files path: "_")
+        assert [t["clips"] for t in info[:3]] == [['pad _wide_ é'], ["keys"], ["original"]]
+        # fitted to the window (1280x1024 in covermill's profile): the collapsed reference track takes
+        # a title bar (< 40 px), the rest shares what is left of the 1024-px screen
+        assert [t["minimized"] for t in info] == [False, False, True, False, False, False]
+        assert sum(t["height"] for t in info if not t["minimized"]) + 40 <= 1024
+    assert counts[0] == counts[1] <= 20, counts  # independent of the number of labels (2 for the é name)
+
+    _, got = open_session(target, app=app, timeout_s=10)
+    labels = json.loads(app.client.do("GetInfo", Type="Labels"))
+    texts = [[x[2] for x in track[1]] for track in labels]
+    assert texts[0][:5] == ["1.1", "1.2", "1.3", "1.4", "2.1"] and len(texts[0]) == 300
+    assert texts[1] == ['Verse "1" é', "Chorus"] and texts[2] == ["C:maj", "A:min7"]
+    assert labels[2][1][1][:2] == [1.0, 2.5]
+    info = tracks(app)
+    assert info[0]["mute"] == 0 and info[2]["mute"] == 1 and info[1]["gain"] == pytest.approx(1.0)
+    gain_db, pan = audacity_gain_pan(-3.0, 0.5)
+    assert info[0]["pan"] == pytest.approx(pan / 100, abs=1e-3)
+    assert 20 * np.log10(info[0]["gain"]) == pytest.approx(gain_db, abs=1e-3)
+    app.client.do("Close")
+
+
+@needs_audacity
+def test_render_session_with_lead_sheet_label_tracks(app, tmp_path):
+    from covermill.automation.audacity.labels import leadsheet_label_tracks
+    from covermill.automation.audacity.session import render_session
+    from covermill.leadsheet import Chord, LeadSheet, Section
+
+    y = song(bars=2)
+    dur = y.shape[1] / SR
+    sheet = LeadSheet(duration_s=dur, bpm=120.0, beats_s=tuple(np.arange(0, dur, 0.5)), downbeats_s=(0.0, 2.0),
+                      chords=(Chord(0.0, 2.0, 0, "maj"), Chord(2.0, dur, None)),
+                      sections=(Section(0.0, dur, "A"),))
+    out = render_session(tmp_path / "session.aup3", sr=SR, original=y, stems={"drums": y}, cover=y,
+                         processed={"drums": (y, Stem(gain_db=-2.0))}, beats_s=sheet.beats_s,
+                         downbeats_s=sheet.downbeats_s, label_tracks=leadsheet_label_tracks(sheet), app=app)
+    info = aup3_info(out)
+    assert [t["name"] for t in info] == ["original", "stem drums", "drums", "cover (mastered)",
+                                         "beats", "bars", "sections", "chords"]
+    assert [t["clips"] for t in info[:4]] == [["original"], ["stem drums"], ["drums"], ["cover (mastered)"]]
 
 
 @needs_audacity

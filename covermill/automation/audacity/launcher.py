@@ -101,6 +101,9 @@ def write_profile(profile: Path, *, module: Path, version: tuple[int, int, int])
         f"[ModulePath]\nmod-script-pipe={module}\n"
         f"[ModuleDateTime]\nmod-script-pipe={stamp}\n"
         "[GUI]\nShowSplashScreen=0\n"
+        # a window as large as the private Xvfb screen: sessions are fitted (FitV) to it before saving
+        "[Window]\nX=0\nY=0\nWidth=1280\nHeight=1024\nNormal_X=0\nNormal_Y=0\nNormal_Width=1280\n"
+        "Normal_Height=1024\nMaximized=0\nIconized=0\n"
         "[Update]\nDefaultUpdatesChecking=0\nUpdateNoticeShown=1\n"
         "[Warnings]\nFirstProjectSave=0\nMixMono=0\nMixStereo=0\nMixUnknownChannels=0\n"
         f"[Directories]\nTempDir={temp}\n"

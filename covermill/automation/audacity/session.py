@@ -15,24 +15,41 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import AudacityError
 from ..mixer import pan_gains
-from .client import build_command
+from .labels import (
+    Label,
+    aud_do,
+    beat_labels,
+    check_label_tracks,
+    file_name_for,
+    label_file_text,
+    lof_text,
+    read_labels_code,
+    reorder_forms,
+    settings_forms,
+    tool_command,
+    tool_script,
+    write_text,
+)
 from .launcher import Audacity
 
 log = logging.getLogger(__name__)
 
+#: Height of a session's label tracks (Audacity 3.2's smallest track height).
+LABEL_HEIGHT_PX = 44
 #: Audacity's track gain slider range (dB).
 GAIN_RANGE_DB = (-36.0, 36.0)
 
 
 @dataclass(frozen=True)
 class SessionTrack:
-    """One audio track of a session: a file to import, its name, gain/pan (covermill's law) and mute."""
+    """One audio track of a session: a file to import, its name, gain/pan (covermill's law), mute, and
+    whether it opens collapsed (reference tracks: the window then fits the audible ones)."""
 
     name: str
     path: Path
@@ -40,6 +57,7 @@ class SessionTrack:
     pan: float = 0.0
     channels: int = 2
     mute: bool = False
+    collapsed: bool = False
 
 
 def audacity_gain_pan(gain_db: float, pan: float, *, channels: int = 2) -> tuple[float, float]:
@@ -62,15 +80,32 @@ def audacity_gain_pan(gain_db: float, pan: float, *, channels: int = 2) -> tuple
 
 
 def build_session(app: Audacity, tracks: Sequence[SessionTrack], target: str | os.PathLike, *,
-                  labels: Sequence[tuple[float, str]] = (), label_track: str = "beats") -> Path:
-    """Build a project of ``tracks`` (+ a label track) in ``app`` and save it as ``target`` (atomically).
+                  labels: Sequence[tuple[float, str]] = (), label_track: str = "beats",
+                  label_tracks: Mapping[str, Sequence[Label]] | None = None) -> Path:
+    """Build a project of ``tracks`` (+ label tracks) in ``app`` and save it as ``target`` (atomically).
 
-    The project is saved into a private staging folder, closed (so Audacity writes
-    everything into the one file) and moved onto ``target``. Paths are checked before
-    ``Import2``: a missing file would open a modal dialog that stops the pipe.
+    ``labels`` (``(time_s, text)`` points) make a label track named ``label_track``;
+    ``label_tracks`` maps more label track names to ``(start_s, end_s, text)`` labels (bars,
+    sections, chords), placed below it in the given order. The number of pipe commands does not
+    depend on the number of labels or tracks, except 2 per label track (see :mod:`.labels`):
+    one ``Import2`` of a List-of-Files imports the ``collapsed`` tracks, ``CollapseAllTracks``
+    collapses them, a second ``Import2`` imports the others, one Nyquist call per label track
+    creates all its labels, one Nyquist ``tool`` call names every track, sets gain, pan and mute
+    and moves the tracks into the given order, then ``FitV``/``FitInWindow`` fit the tracks into
+    the window and the project is saved. (Non-ASCII track names cost 2 commands each.)
+
+    The project is saved into a private staging folder, closed (so Audacity writes everything
+    into the one file) and moved onto ``target``. Paths are checked before the import: a missing
+    file would open a modal dialog that stops the pipe.
     """
     target = Path(target).absolute()  # Audacity resolves relative paths against its own working folder
     c = app.client
+    groups: dict[str, list[Label]] = {}
+    if labels:
+        groups[label_track] = [(float(t), float(t), str(text)) for t, text in labels]
+    groups.update(check_label_tracks(label_tracks or {}))
+    if not tracks:
+        raise AudacityError("a session needs at least one audio track")
     if c.do("GetInfo", Type="Tracks", Format="Brief").strip():
         raise AudacityError("the Audacity project is not empty; covermill builds sessions in an empty project")
     for track in tracks:
@@ -80,33 +115,89 @@ def build_session(app: Audacity, tracks: Sequence[SessionTrack], target: str | o
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
     saved = False
     try:
-        for index, track in enumerate(tracks):
-            c.do("Import2", Filename=str(Path(track.path).resolve()))
-            gain, pan = audacity_gain_pan(track.gain_db, track.pan, channels=track.channels)
-            c.do("Select", Track=index, TrackCount=1, Mode="Set")  # SetTrack acts on the selection
-            c.do("SetTrack", Name=track.name, Gain=gain, Pan=pan, Mute=track.mute)
-        if labels:
-            c.do("NewLabelTrack")
-            c.do("Select", Track=len(tracks), TrackCount=1, Mode="Set")
-            c.do("SetTrack", Name=label_track)
-            end = max(t for t, _ in labels) + 10.0
-            c.do("Select", Start=end, End=end)  # new labels go after every placed one: index = count
-            lines: list[str] = []
-            for i, (t, text) in enumerate(sorted(labels)):
-                lines.append(build_command("AddLabel"))
-                lines.append(build_command("SetLabel", {"Label": i, "Text": text, "Start": float(t), "End": float(t)}))
-            c.batch(lines)
-        tmp = staging / "session.aup3"
-        c.do("SaveProject2", Filename=str(tmp))
+        with tempfile.TemporaryDirectory(prefix="covermill-session-scripts-") as tmp:
+            scripts = Path(tmp)
+            # Audacity has no per-track collapse command: import the collapsed ones, collapse all, import the rest
+            first = [i for i, t in enumerate(tracks) if t.collapsed]
+            rest = [i for i, t in enumerate(tracks) if not t.collapsed]
+            if first:
+                _import_all(c, [tracks[i] for i in first], scripts / "collapsed.lof", before=0)
+                c.do("CollapseAllTracks")
+            if rest:
+                _import_all(c, [tracks[i] for i in rest], scripts / "tracks.lof", before=len(first))
+            end_s = max([t1 for group in groups.values() for _, t1, _ in group] + [_duration_s(t.path) for t in tracks])
+            for k, group in enumerate(groups.values()):  # each call appends one label track at the bottom
+                c.do("Select", Track=0, TrackCount=1, Start=0.0, End=end_s + 1.0, Mode="Set")
+                data = write_text(scripts / f"labels{k}.lsp", label_file_text(group))
+                c.do("NyquistPrompt", Command=read_labels_code(data))
+            current = first + rest + [f"label {name}" for name in groups]
+            wanted = list(range(len(tracks))) + [f"label {name}" for name in groups]
+            # label tracks at Audacity's smallest height (FitV sizes audio tracks only): one row of labels each
+            settings = [_track_settings(tracks[i]) if isinstance(i, int) else {"Name": i[6:], "Height": LABEL_HEIGHT_PX}
+                        for i in current]
+            # aud-do decodes its command in the C locale: a non-ASCII name would fail there, so those
+            # names go through the pipe (UTF-8), two commands each, once the tracks are in place
+            piped = {wanted.index(current[i]): p.pop("Name") for i, p in enumerate(settings)
+                     if not str(p["Name"]).isascii()}
+            forms = settings_forms(settings) + reorder_forms(current, wanted) + [aud_do("SelectNone")]
+            c.send_line(tool_command(write_text(scripts / "settings.lsp", tool_script(forms))))
+            for i, name in piped.items():
+                c.do("Select", Track=i, TrackCount=1, Mode="Set")
+                c.do("SetTrack", Name=name)
+            _verify(c, tracks, list(groups))
+        c.do("FitV")  # track heights that fit the window: every track visible when the session opens
+        c.do("FitInWindow")  # the whole song in the width
+        tmp_target = staging / "session.aup3"
+        c.do("SaveProject2", Filename=str(tmp_target))
         saved = True
         c.do("Close")  # saved, so no "Save changes?" dialog; Audacity checkpoints the file and opens a fresh project
-        os.replace(tmp, target)
+        os.replace(tmp_target, target)
     finally:
         if not saved:
             with contextlib.suppress(AudacityError):
                 _discard(app)
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _duration_s(path: str | os.PathLike) -> float:
+    import soundfile as sf
+
+    info = sf.info(str(path))
+    return info.frames / info.samplerate
+
+
+def _track_settings(track: SessionTrack) -> dict[str, object]:
+    gain, pan = audacity_gain_pan(track.gain_db, track.pan, channels=track.channels)
+    return {"Name": track.name, "Gain": gain, "Pan": pan, "Mute": track.mute}
+
+
+def _import_all(c, tracks: Sequence[SessionTrack], lof: Path, *, before: int) -> None:
+    """Every track in one ``Import2`` of a List-of-Files. Audacity 3.2.4 imports every listed file
+    and then answers ``Failed`` (the .lof itself adds no track), so the result is checked by
+    counting the tracks instead."""
+    write_text(lof, lof_text([Path(t.path).resolve() for t in tracks]))
+    try:
+        c.do("Import2", Filename=str(lof))
+    except AudacityError as exc:
+        if "no message" not in str(exc):
+            raise
+    got = [line for line in c.do("GetInfo", Type="Tracks", Format="Brief").splitlines() if line.strip()]
+    if len(got) != before + len(tracks):
+        raise AudacityError(f"Audacity imported {len(got) - before} of {len(tracks)} audio files for the session")
+
+
+def _verify(c, tracks: Sequence[SessionTrack], label_names: Sequence[str]) -> None:
+    """Names, mutes and track kinds as intended (the Nyquist tool call cannot report a failure)."""
+    import json
+    import re
+
+    text = c.do("GetInfo", Type="Tracks", Format="JSON") or "[]"
+    info = json.loads(re.sub(r'\\(?!")', r"\\\\", text))  # Audacity escapes quotes, not backslashes
+    want = [(t.name, "wave", int(t.mute)) for t in tracks] + [(n, "label", None) for n in label_names]
+    got = [(t.get("name"), t.get("kind"), t.get("mute") if t.get("kind") == "wave" else None) for t in info]
+    if got != want:
+        raise AudacityError(f"the Audacity session came out as {got}, expected {want}")
 
 
 def _discard(app: Audacity) -> None:
@@ -117,7 +208,14 @@ def _discard(app: Audacity) -> None:
 
 
 def aup3_tracks(path: str | os.PathLike) -> list[str]:
-    """Names of the tracks in an ``.aup3`` file, read with :mod:`sqlite3` (no Audacity needed).
+    """Names of the tracks in an ``.aup3`` file, read with :mod:`sqlite3` (no Audacity needed)."""
+    return [t["name"] for t in aup3_info(path)]
+
+
+def aup3_info(path: str | os.PathLike) -> list[dict]:
+    """The tracks of an ``.aup3`` file without Audacity: per track ``name``, ``kind`` (``wave`` or
+    ``label``), ``channels``, ``height`` (pixels when expanded, all channels), ``minimized``
+    (collapsed) and ``clips`` (clip names).
 
     The project document is Audacity's binary XML: element and attribute names are in
     the ``dict`` blob, values inline; names are stored as length-prefixed UTF-8 (3.2).
@@ -126,16 +224,16 @@ def aup3_tracks(path: str | os.PathLike) -> list[str]:
         row = db.execute("SELECT dict, doc FROM project WHERE id = 1").fetchone()
     if row is None:
         raise AudacityError(f"{path}: holds no saved project")
-    return _names_from_doc(bytes(row[0]), bytes(row[1]))
+    return _tracks_from_doc(bytes(row[0]), bytes(row[1]))
 
 
-def _names_from_doc(dict_blob: bytes, doc: bytes) -> list[str]:
-    """Track names from Audacity's binary project document (``ProjectSerializer`` format).
+def _tracks_from_doc(dict_blob: bytes, doc: bytes) -> list[dict]:
+    """Tracks from Audacity's binary project document (``ProjectSerializer`` format).
 
     ``dict``: ``0x00 <char size>`` then entries ``0x0F <id u16> <bytes u16> <chars>``. In
     ``doc`` a start tag is ``0x01 <id u16>``, a string attribute ``0x03 <id u16> <bytes i32>
-    <chars>``; the first ``name`` attribute after a ``wavetrack``/``labeltrack`` start tag is
-    the track's name.
+    <chars>``, an int attribute ``0x04 <id u16> <i32>``; the attributes of a ``wavetrack``,
+    ``labeltrack`` or ``waveclip`` follow its start tag.
     """
     import struct
 
@@ -151,12 +249,11 @@ def _names_from_doc(dict_blob: bytes, doc: bytes) -> list[str]:
         ident, size = struct.unpack_from("<HH", dict_blob, i + 1)
         ids[dict_blob[i + 5 : i + 5 + size].decode(encoding)] = ident
         i += 5 + size
-    name_id, linked_id = ids.get("name"), ids.get("linked")
-    track_ids = {ids[t] for t in ("wavetrack", "labeltrack") if t in ids}
-    if name_id is None or not track_ids:
-        return []
-    tracks: list[dict] = []  # one per channel: {"name": ..., "linked": ...}
-    current: dict | None = None
+    names = {v: k for k, v in ids.items()}
+    kinds = {ids[t]: t[:-5] for t in ("wavetrack", "labeltrack") if t in ids}
+    clip_id = ids.get("waveclip")
+    channels: list[dict] = []  # one per channel element: {"name", "kind", "linked", "height", "clips"}
+    element: dict | None = None  # the element whose attributes are being read
     # Record sizes after the type byte (ProjectSerializer.cpp FieldTypes): fixed ones here, strings below.
     fixed = {1: 2, 2: 2, 4: 6, 5: 3, 6: 6, 7: 10, 8: 6, 9: 10, 10: 14, 13: 0, 14: 0, 0: 1}
     i = 0
@@ -164,19 +261,27 @@ def _names_from_doc(dict_blob: bytes, doc: bytes) -> list[str]:
         kind = doc[i]
         if kind == 0x01:
             (ident,) = struct.unpack_from("<H", doc, i + 1)
-            current = {} if ident in track_ids else None
-            if current is not None:
-                tracks.append(current)
+            element = None
+            if ident in kinds:
+                element = {"kind": kinds[ident], "clips": []}
+                channels.append(element)
+            elif ident == clip_id and channels:
+                element = {}
+                channels[-1]["clips"].append(element)
         elif kind == 0x03:
             ident, size = struct.unpack_from("<Hi", doc, i + 1)
-            if current is not None and ident == name_id and "name" not in current:
-                current["name"] = doc[i + 7 : i + 7 + size].decode(encoding)
+            if element is not None and names.get(ident) == "name" and "name" not in element:
+                element["name"] = doc[i + 7 : i + 7 + size].decode(encoding)
             i += 7 + size
             continue
         elif kind == 0x04:
             ident, value = struct.unpack_from("<Hi", doc, i + 1)
-            if current is not None and ident == linked_id:
-                current["linked"] = value
+            if element is not None and names.get(ident) in ("linked", "height"):
+                element[names[ident]] = value
+        elif kind == 0x05:
+            ident, value = struct.unpack_from("<HB", doc, i + 1)
+            if element is not None and names.get(ident) == "minimized":
+                element["minimized"] = bool(value)
         elif kind in (0x0B, 0x0C):
             (size,) = struct.unpack_from("<i", doc, i + 1)
             i += 5 + size
@@ -188,49 +293,69 @@ def _names_from_doc(dict_blob: bytes, doc: bytes) -> list[str]:
         elif kind not in fixed:
             raise AudacityError(f"unknown record type {kind} at byte {i} of the .aup3 project document")
         i += 1 + fixed[kind]
-    names: list[str] = []
+    tracks: list[dict] = []
     partner = False
-    for t in tracks:  # a stereo track is two channel elements, the first one linked to the second
-        if not partner:
-            names.append(t.get("name", ""))
-        partner = not partner and bool(t.get("linked", 0))
-    return names
+    for ch in channels:  # a stereo track is two channel elements, the first one linked to the second
+        if partner:
+            tracks[-1]["channels"] += 1
+            tracks[-1]["height"] += ch.get("height", 0)
+        else:
+            tracks.append({"name": ch.get("name", ""), "kind": ch["kind"], "channels": 1,
+                           "height": ch.get("height", 0), "minimized": ch.get("minimized", False),
+                           "clips": [c.get("name", "") for c in ch["clips"]]})
+        partner = not partner and bool(ch.get("linked", 0))
+    return tracks
 
 
 def render_session(target: str | os.PathLike, *, sr: int, original, stems: dict, processed: dict, cover,
-                   beats_s: Sequence[float] = (), app: Audacity | None = None) -> Path:
+                   beats_s: Sequence[float] = (), downbeats_s: Sequence[float] = (), beats_per_bar: int = 4,
+                   label_tracks: Mapping[str, Sequence[Label]] | None = None,
+                   app: Audacity | None = None) -> Path:
     """Save a review session of one render as ``target`` (``session.aup3``).
 
     Tracks, top to bottom: ``original`` (muted), ``stem <name>`` for every separated stem
     (muted, source tempo), ``<name>`` for every audible stem as it enters the cover bus
     (effects applied, cover tempo) with the recipe's gain and pan as Audacity track gain
-    and pan, ``cover (mastered)`` (muted), and a ``beats`` label track of the cover
-    (``bar.beat``, counted in 4/4). Playing or exporting the session gives the cover's mix
+    and pan, ``cover (mastered)`` (muted), a ``beats`` label track of the cover (``bar.beat``:
+    counted from ``downbeats_s`` when given, else in ``beats_per_bar`` from the first beat), then
+    one label track per entry of ``label_tracks`` (name -> ``(start_s, end_s, text)`` labels, e.g.
+    :func:`.labels.leadsheet_label_tracks` of the cover's lead sheet: bars, sections, chords).
+    Each clip carries its track's name; the muted reference tracks open collapsed and the rest
+    is fitted to the window (Audacity's own window in covermill's profile: 1280x1024). Playing or exporting the session gives the cover's mix
     before mastering. ``processed`` maps a stem name to ``(audio, Stem)``. ``app`` is a
     running :class:`Audacity`; without it one is started and stopped here.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from ...audio import save_audio
 
     with tempfile.TemporaryDirectory(prefix="covermill-session-") as tmp:
         folder = Path(tmp)
         tracks: list[SessionTrack] = []
+        audios = []
 
         def add(name: str, audio, **kw) -> None:
-            path = folder / f"track{len(tracks):02d}.wav"  # safe names: nothing to escape
-            save_audio(path, audio, sr=sr, subtype="FLOAT", clip="none")
+            path = folder / f"{len(tracks):02d}" / file_name_for(name)  # the clip is named after its file
+            path.parent.mkdir()
+            audios.append((path, audio))
             tracks.append(SessionTrack(name=name, path=path, channels=audio.shape[0], **kw))
 
-        add("original", original, mute=True)
+        add("original", original, mute=True, collapsed=True)
         for name, audio in stems.items():
-            add(f"stem {name}", audio, mute=True)
+            add(f"stem {name}", audio, mute=True, collapsed=True)
         for name, (audio, spec) in processed.items():
             add(name, audio, gain_db=spec.gain_db, pan=spec.pan)
-        add("cover (mastered)", cover, mute=True)
-        labels = [(float(t), f"{k // 4 + 1}.{k % 4 + 1}") for k, t in enumerate(beats_s)]
+        add("cover (mastered)", cover, mute=True, collapsed=True)
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # libsndfile releases the GIL
+            list(pool.map(lambda pa: save_audio(pa[0], pa[1], sr=sr, subtype="FLOAT", clip="none"), audios))
+        groups: dict[str, list[Label]] = {}
+        if len(beats_s):
+            groups["beats"] = beat_labels(beats_s, downbeats_s=downbeats_s, beats_per_bar=beats_per_bar)
+        groups.update(check_label_tracks(label_tracks or {}))
         if app is not None:
-            return build_session(app, tracks, target, labels=labels)
+            return build_session(app, tracks, target, label_tracks=groups)
         with Audacity.start() as started:
-            return build_session(started, tracks, target, labels=labels)
+            return build_session(started, tracks, target, label_tracks=groups)
 
 
 def open_session(path: str | os.PathLike, *, app: Audacity | None = None, timeout_s: float = 60.0) -> tuple[Audacity, list[str]]:
