@@ -296,3 +296,29 @@ def test_render_writes_lead_sheet_cover_stems_and_parts(tmp_path):
     assert all(s.shape == (2, cover.shape[0]) for s in stems)  # sample-aligned with cover.wav
     again = master(np.sum(stems, axis=0), sr=sr, spec=load_recipe(recipe).master).audio
     np.testing.assert_allclose(again, cover.T, atol=2e-5)
+
+
+def test_render_writes_a_dawproject_that_validates(tmp_path):
+    """Issue 17.2: every render writes OUT/cover.dawproject: one audio track per cover stem, the
+    MIDI parts as note clips, tempo and meter; project.xml and metadata.xml validate against the
+    format's XML Schemas (tests/data/dawproject, MIT)."""
+    import zipfile
+    from pathlib import Path
+
+    import xmlschema
+
+    schemas = Path(__file__).parent / "data" / "dawproject"
+    src = write(tmp_path / "s.wav", song(bars=8))
+    recipe = tmp_path / "parts.yaml"
+    recipe.write_text("name: p\nstems:\n  drums: {action: mute}\nparts:\n  drums: {style: jazz_swing}\n")
+    out = tmp_path / "out"
+    assert run("render", src, "-r", recipe, "-o", out, "-q").exit_code == 0
+    qa = json.loads((out / "qa.json").read_text())
+    with zipfile.ZipFile(out / qa["outputs"]["dawproject"]) as z:
+        names = set(z.namelist())
+        project, meta = z.read("project.xml"), z.read("metadata.xml")
+    xmlschema.XMLSchema(schemas / "Project.xsd").validate(project.decode())
+    xmlschema.XMLSchema(schemas / "MetaData.xsd").validate(meta.decode())
+    assert {f"{t}.wav" for t in qa["outputs"]["cover_stems"]} <= {Path(n).name for n in names}
+    text = project.decode()
+    assert "part_drums (MIDI)" in text and "<Notes" in text and "TimeSignature" in text

@@ -34,6 +34,7 @@ from ..recipes.schema import PART_PREFIX
 from ..stems.cache import StemCache, separate_cached
 from . import arrange
 from . import qa as qa_mod
+from .daw import write_project
 from .master import master
 from .mixer import add_buses, audible, mix_voiced, process_stem, stretch_each, sum_stems
 from .options import MIXERS, RenderOptions
@@ -270,7 +271,8 @@ def _stages(run: Runner, staging: Staging, song: Path, recipe: Recipe, out: Path
         report.outputs = {"cover": "cover.wav", "stems": {n: f"stems/{n}.wav" for n in parts},
                           "recipe": "recipe.yaml", "report": "report.html"}  # + lead sheet, MIDI, cover stems:
         report.outputs.update(_write_arrangement(staging, sheet=sheet, cover_sheet=cover_sheet, tracks=tracks,
-                                                 part_midi=generated.midi, notes=notes, sr=sr))
+                                                 part_midi=generated.midi, notes=notes, sr=sr,
+                                                 title=f"{song.stem} ({recipe.name})", warnings=warnings))
         (staging / "report.html").write_text(page.result(), encoding="utf-8")
     report.stages = dict(run.seconds)
     if opts.session:
@@ -312,10 +314,11 @@ def _write_audio(staging: Staging, *, cover, parts, recipe, sr, notes) -> None:
 
 
 def _write_arrangement(staging: Staging, *, sheet, cover_sheet, tracks: dict[str, np.ndarray], part_midi: dict,
-                       notes: dict, sr: int) -> dict[str, Any]:
+                       notes: dict, sr: int, title: str, warnings: list[str]) -> dict[str, Any]:
     """``leadsheet.json`` (the original's), ``midi/leadsheet.mid`` (the cover's: its tempo and key),
-    ``midi/parts/<part>.mid`` and ``cover_stems/<track>.wav`` (every part of the cover as heard in
-    the mix, before the master: their sum through the master chain is ``cover.wav``)."""
+    ``midi/parts/<part>.mid``, ``cover_stems/<track>.wav`` (every part of the cover as heard in
+    the mix, before the master: their sum through the master chain is ``cover.wav``) and
+    ``cover.dawproject`` (those tracks, the MIDI, tempo, meter, bars and sections for a DAW)."""
     from ..leadsheet import to_midi
 
     (staging / "leadsheet.json").write_text(sheet.to_json(), encoding="utf-8")
@@ -333,5 +336,10 @@ def _write_arrangement(staging: Staging, *, sheet, cover_sheet, tracks: dict[str
         for name, audio in tracks.items():
             save_audio(staging / "cover_stems" / f"{name}.wav", audio, sr=sr, subtype="FLOAT", clip="none")
         outputs["cover_stems"] = {name: f"cover_stems/{name}.wav" for name in tracks}
+        project_warnings: list[str] = []
+        write_project(staging / "cover.dawproject", staging=staging, sheet=cover_sheet, tracks=list(tracks),
+                      part_midi=part_midi, notes=notes, sr=sr, title=title, warnings=project_warnings)
+        outputs["dawproject"] = "cover.dawproject"
+        warnings.extend(project_warnings)
     return outputs
 
