@@ -57,8 +57,8 @@ def clean_melody(times: np.ndarray, f0_hz: np.ndarray, voiced_prob: np.ndarray, 
         two semitones, the chord tone (at the note's middle), else the scale tone, wins.
     onset_grid_s : np.ndarray, optional
         Grid times (e.g. the beat grid's 16ths). f0 trackers hear a note late (a window's
-        worth, a slow attack): a note's start moves back to the last grid time at most
-        ``late_s`` before it (and no earlier than the previous note's end).
+        worth, a slow attack): a note's start moves to the nearest grid time from ``late_s``
+        before it to 35 ms after it (and no earlier than the previous note's end).
     min_note_s : float
         Shorter pieces join the note before them in the same phrase, or are dropped.
     smooth_s, hysteresis
@@ -127,13 +127,15 @@ def clean_melody(times: np.ndarray, f0_hz: np.ndarray, voiced_prob: np.ndarray, 
     return tuple(notes)
 
 
-def _snap_onsets(notes: list[Note], grid: np.ndarray, late_s: float) -> list[Note]:
+def _snap_onsets(notes: list[Note], grid: np.ndarray, late_s: float, early_s: float = 0.035) -> list[Note]:
     out: list[Note] = []
     for note in notes:
-        i = int(np.searchsorted(grid, note.start_s + 0.02, side="right")) - 1
+        lo = int(np.searchsorted(grid, note.start_s - late_s, side="left"))
+        hi = int(np.searchsorted(grid, note.start_s + early_s, side="right"))
         start = note.start_s
-        if i >= 0 and note.start_s - grid[i] <= late_s:
-            start = max(float(grid[i]), out[-1].end_s if out else 0.0)
+        if hi > lo:
+            near = grid[lo:hi]
+            start = float(near[np.argmin(np.abs(near - note.start_s))])
         if out and start < out[-1].end_s:
             start = out[-1].end_s
         if note.end_s - start > 1e-3:
