@@ -39,7 +39,7 @@ from covermill.audio import load_audio, resample  # noqa: E402
 from covermill.instruments.pyin import pyin  # noqa: E402
 
 DEMO = REPO / "examples" / "lets_go_fishin.ogg"
-COLS = ("majmin", "sevenths", "downbeat_f", "key", "melody_f", "melody_pc", "bass_f")
+COLS = ("majmin", "sevenths", "downbeat_f", "key", "melody_f", "melody_pc", "bass_f", "section_f")
 
 
 def f0_track(audio: np.ndarray, sr: int, *, fmin: float, fmax: float):
@@ -128,7 +128,8 @@ def main(argv=None) -> int:
         "",
         "**Regular songs (mean of 6)**: chords majmin **{majmin:.2f}** (target ≥ 0.80), sevenths {sevenths:.2f}, "
         "downbeat F **{downbeat_f:.2f}** (target ≥ 0.80), key **{key:.2f}** (target ≥ 0.9), melody notes F "
-        "{melody_f:.2f} (pitch class per frame {melody_pc:.2f}), bass notes F {bass_f:.2f}.".format(**mean),
+        "{melody_f:.2f} (pitch class per frame {melody_pc:.2f}), bass notes F {bass_f:.2f}, section boundaries "
+        "F {section_f:.2f}.".format(**mean),
     ]
     if transcribe:
         lines.append("Basic-pitch on the original mixes (the ceiling of the cover benchmark's method): pitch-class "

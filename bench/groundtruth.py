@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from covermill.leadsheet import CHORD_INTERVALS, MODE_SCALES, PITCH_NAMES, Chord, Key, LeadSheet, Note
+from covermill.leadsheet import CHORD_INTERVALS, MODE_SCALES, PITCH_NAMES, Chord, Key, LeadSheet, Note, Section
 
 SOUNDFONTS = (Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), Path("/usr/share/sounds/sf3/MuseScore_General.sf3"))
 SR = 44100
@@ -152,12 +152,21 @@ def score_sheet(song: Song) -> LeadSheet:
     chords += [Chord(float(beats[f]), float(beats[f + n]), r, q) for f, n, r, q in plan]
     chords.append(Chord(float(beats[n_beats]), end, None))
     melody, bass = _melody(song, plan, beats), _bass(song, plan, beats)
+    part_beats = [sum(b or song.beats_per_bar for _, _, b in part) for part in (song.verse, song.chorus)]
+    sections, at = [], 0
+    for label, nb in [("A", part_beats[0])] * song.repeats + [("B", part_beats[1])] * song.repeats:
+        if sections and sections[-1].label == label:
+            sections[-1] = Section(sections[-1].start_s, float(beats[at + nb]), label)
+        else:
+            sections.append(Section(0.0 if at == 0 else float(beats[at]), float(beats[at + nb]), label))
+        at += nb
+    sections[-1] = Section(sections[-1].start_s, end, sections[-1].label)
     sheet = LeadSheet(
         duration_s=end, bpm=float(song.bpm) if not song.rubato else float("nan"),
         beats_s=tuple(float(b) for b in beats[:n_beats]),
         downbeats_s=tuple(float(b) for b in beats[:n_beats:song.beats_per_bar]),
         beats_per_bar=song.beats_per_bar, key=Key(song.tonic, song.mode), chords=tuple(chords),
-        melody=tuple(melody), bass=tuple(bass), methods={"score": song.name})
+        melody=tuple(melody), bass=tuple(bass), sections=tuple(sections), methods={"score": song.name})
     if song.seconds is not None:
         sheet = cut(sheet, song.seconds)
     return sheet
@@ -170,7 +179,7 @@ def cut(sheet: LeadSheet, seconds: float) -> LeadSheet:
     def keep(items):
         return tuple(replace(x, end_s=min(x.end_s, seconds)) for x in items if x.start_s < seconds)
 
-    return replace(sheet, duration_s=seconds, beats_s=tuple(b for b in sheet.beats_s if b < seconds),
+    return replace(sheet, duration_s=seconds, sections=keep(sheet.sections), beats_s=tuple(b for b in sheet.beats_s if b < seconds),
                    downbeats_s=tuple(b for b in sheet.downbeats_s if b < seconds), chords=keep(sheet.chords),
                    melody=keep(sheet.melody), bass=keep(sheet.bass))
 

@@ -11,7 +11,7 @@ tracker with the refined period (:func:`~covermill.analysis.rhythm.track_beats`)
 downbeats — accent contrast per beat phase (:mod:`.meter`); chords — Viterbi over chord
 templates on beat chroma, changes cheaper on bar lines (:mod:`.chords`); key —
 Krumhansl-Kessler profiles and the tonic chord's share; melody/bass — :func:`clean_melody`;
-sections — agglomerative segmentation on delay-embedded beat chroma (:mod:`.sections`).
+sections — 4-bar phrases labelled by repetition (:mod:`.sections`).
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
                "chords": f"Viterbi over {len(QUALITIES)}x12 chord templates + N on beat CQT chroma",
                "melody": "clean_melody on the lead stem's f0" if lead_f0 is not None else "none (no lead f0)",
                "bass": "clean_melody on the bass stem's f0" if bass_f0 is not None else "chord roots",
-               "sections": "agglomerative segmentation of delay-embedded beat chroma, repeats labelled alike"}
+               "sections": "4-bar phrases compared by bar chroma; repeats labelled alike, neighbours merged"}
     if mono.size < CHROMA_HOP * 8 or float(np.max(np.abs(mono), initial=0.0)) < 1e-5:
         return LeadSheet(duration_s=duration, bpm=float("nan"),
                          chords=(Chord(0.0, duration, None),) if duration > 0 else (),
@@ -196,7 +196,7 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
     if not bass:
         bass = bass_from_chords(chords, downbeats_s=downs)
         methods["bass"] = "chord roots"
-    secs = sections(compress(beat_chroma), starts, duration_s=duration, bar_starts_s=downs if len(downs) else None)
+    secs = sections(compress(beat_chroma), starts, duration_s=duration, beats_per_bar=bpb, phase=phase, bars=steady)
     return LeadSheet(
         duration_s=duration, bpm=float(beats.bpm) if steady else float("nan"),
         beats_s=tuple(float(t) for t in starts) if steady else (),
