@@ -113,12 +113,12 @@ def main(argv=None) -> int:
     transcribe = not args.no_transcribe
     warnings.filterwarnings("ignore")
     regular = [(s, evaluate(s, transcribe=transcribe)) for s in gt.SONGS]
+    heldout = [(s, evaluate(s, transcribe=transcribe)) for s in gt.HELDOUT]
     special = [(s, evaluate(s, transcribe=transcribe)) for s in gt.SPECIAL]
     t = timing()
-    mean = {c: float(np.nanmean([r[c] for _, r in regular])) for c in COLS}
-    if transcribe:
-        mean.update({c: float(np.nanmean([r[c] for _, r in regular])) for c in ("pc_precision", "pc_recall",
-                                                                                 "melody_heard")})
+    cols = COLS + (("pc_precision", "pc_recall", "melody_heard") if transcribe else ())
+    mean = {c: float(np.nanmean([r[c] for _, r in regular])) for c in cols}
+    held = {c: float(np.nanmean([r[c] for _, r in heldout])) for c in cols}
     lines = [
         "Command: `.venv/bin/python bench/bench_leadsheet.py --write docs/BENCHMARKS.md` "
         f"({platform.machine()}, {os.cpu_count()} cores, OMP_NUM_THREADS=1). Songs: `bench/groundtruth.py` "
@@ -135,7 +135,12 @@ def main(argv=None) -> int:
         lines.append("Basic-pitch on the original mixes (the ceiling of the cover benchmark's method): pitch-class "
                      "precision {pc_precision:.2f}, recall {pc_recall:.2f}, melody heard {melody_heard:.2f}."
                      .format(**mean))
-    lines += ["", *table(regular, transcribe), "", "Reported apart (bad input, no targets):", "",
+    lines.append("**Held-out songs (mean of 4; written after the tuning, never tuned on)**: chords majmin "
+                 "**{majmin:.2f}**, sevenths {sevenths:.2f}, downbeat F **{downbeat_f:.2f}**, key **{key:.2f}**, "
+                 "melody notes F {melody_f:.2f}, bass notes F {bass_f:.2f}, section boundaries F {section_f:.2f}."
+                 .format(**held))
+    lines += ["", *table(regular, transcribe), "", "Held out:", "", *table(heldout, transcribe), "",
+              "Reported apart (bad input, no targets):", "",
               *table(special, transcribe), "",
               f"Time: `lead_sheet()` on the demo song ({t['duration']:.0f} s) takes **{t['warm']:.2f} CPU-s** "
               f"with the analysis memo warm (the render has tracked the beats and computed the chroma for tempo "
