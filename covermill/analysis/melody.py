@@ -23,12 +23,12 @@ def _chord_at(chords: Sequence[Chord], starts: list[float], t: float) -> Chord |
 
 
 def _snap(midi: float, *, tones: frozenset[int], scale: frozenset[int], ambiguous: float) -> int:
-    """Nearest semitone; when ``midi`` lies within ``ambiguous`` of the midpoint between two,
-    the one that is a chord tone (else a scale tone) wins."""
+    """Nearest semitone; when ``midi`` lies within ``ambiguous`` semitones of the midpoint between
+    two, the one that is a chord tone (else a scale tone) wins."""
     lo = int(np.floor(midi))
     frac = midi - lo
     nearest = lo if frac < 0.5 else lo + 1
-    if abs(frac - 0.5) >= 0.5 - ambiguous:
+    if abs(frac - 0.5) > ambiguous:
         return nearest
     for group in (tones, scale):
         fits = [p for p in (lo, lo + 1) if p % 12 in group]
@@ -39,7 +39,7 @@ def _snap(midi: float, *, tones: frozenset[int], scale: frozenset[int], ambiguou
 
 def clean_melody(times: np.ndarray, f0_hz: np.ndarray, voiced_prob: np.ndarray, *, key: Key | None,
                  chords: Sequence[Chord] = (), min_note_s: float = 0.09, voicing_threshold: float = 0.5,
-                 smooth_s: float = 0.16, hysteresis: float = 0.65, ambiguous: float = 0.3,
+                 smooth_s: float = 0.16, hysteresis: float = 0.65, ambiguous: float = 0.2,
                  velocity: int = 90, onset_grid_s: np.ndarray | None = None,
                  late_s: float = 0.12) -> tuple[Note, ...]:
     """Notes of a monophonic f0 track.
