@@ -260,3 +260,35 @@ def test_bass_from_chords_restrikes_on_bar_lines():
     chords = [Chord(0.0, 4.0, 9, "min"), Chord(4.0, 6.0, None), Chord(6.0, 8.0, 2, "7")]
     notes = bass_from_chords(chords, downbeats_s=[0.0, 2.0, 4.0, 6.0])
     assert [(n.start_s, n.end_s, n.pitch) for n in notes] == [(0.0, 2.0, 45), (2.0, 4.0, 45), (6.0, 8.0, 38)]
+
+
+def test_lead_sheet_modules_import_no_other_stage():
+    import ast
+    from pathlib import Path
+
+    import covermill.analysis as analysis
+
+    for name in ("leadsheet", "chords", "meter", "melody", "sections"):
+        tree = ast.parse((Path(analysis.__file__).parent / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                target = ("." * node.level) + (node.module or "")
+            elif isinstance(node, ast.Import):
+                target = ",".join(a.name for a in node.names)
+            else:
+                continue
+            assert not any(stage in target for stage in ("instruments", "stems", "automation", "recipes")), \
+                f"analysis/{name}.py imports {target}"
+
+
+def test_bass_f0_gives_the_bass_line(waltz):
+    y, truth, _, _ = waltz
+    times = np.arange(0, truth.duration_s, 0.01)
+    f0 = np.full(len(times), np.nan)
+    for n in truth.bass:
+        on = (times >= n.start_s) & (times < n.end_s - 0.05)
+        f0[on] = 440 * 2 ** ((n.pitch - 69) / 12)
+    sheet = lead_sheet(y, sr=SR, bass_f0=(times, f0, np.where(np.isfinite(f0), 0.9, 0.0)))
+    assert sheet.methods["bass"].startswith("clean_melody")
+    assert [n.pitch for n in sheet.bass] == [n.pitch for n in truth.bass]
+    assert sheet.beats_per_bar == 3
