@@ -3,7 +3,8 @@
 - :func:`sheet_scores`: a lead sheet against the score — chords (``mir_eval.chord``
   majmin and sevenths, duration-weighted), downbeat F-measure (``mir_eval.beat.f_measure``,
   70 ms window, no 5-s trim: the songs are short), key (exact, and the MIREX weighted score
-  ``mir_eval.key.weighted_score``), melody notes (``mir_eval.transcription``: onset within
+  ``mir_eval.key.weighted_score``), section boundaries (``mir_eval.segment.detection``,
+  0.5 s, first and last boundary trimmed), melody notes (``mir_eval.transcription``: onset within
   50 ms, pitch within 50 cents, offsets ignored) and the melody's pitch class per frame.
 - :func:`pitch_class_scores`: what is heard in audio (notes, e.g. basic-pitch's
   transcription from :func:`transcribe`) against the score, as pitch classes per frame at
@@ -101,10 +102,20 @@ def melody_scores(truth: LeadSheet, est: LeadSheet, *, fps: int = FPS) -> dict[s
     return {"melody_p": float(p), "melody_r": float(r), "melody_f": float(f), "melody_pc": pc}
 
 
+def section_f(truth: LeadSheet, est: LeadSheet, *, window_s: float = 0.5) -> float:
+    """Section boundary F-measure (``mir_eval.segment.detection``, +-``window_s``)."""
+    if len(truth.sections) < 2 or not est.sections:
+        return float("nan")
+    ref = np.array([[s.start_s, s.end_s] for s in truth.sections])
+    got = np.array([[s.start_s, s.end_s] for s in est.sections])
+    got[-1, 1] = ref[-1, 1] = max(ref[-1, 1], got[-1, 1])
+    return float(mir_eval.segment.detection(ref, got, window=window_s, trim=True)[2])
+
+
 def sheet_scores(truth: LeadSheet, est: LeadSheet) -> dict[str, float]:
     """Every lead-sheet score of ``est`` against the score ``truth``."""
     return {**chord_scores(truth, est), "downbeat_f": downbeat_f(truth, est), **key_scores(truth, est),
-            **melody_scores(truth, est)}
+            **melody_scores(truth, est), "section_f": section_f(truth, est)}
 
 
 def score_notes(truth: LeadSheet) -> list[Note]:

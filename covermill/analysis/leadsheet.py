@@ -11,7 +11,7 @@ tracker with the refined period (:func:`~covermill.analysis.rhythm.track_beats`)
 downbeats — accent contrast per beat phase (:mod:`.meter`); chords — Viterbi over chord
 templates on beat chroma, changes cheaper on bar lines (:mod:`.chords`); key —
 Krumhansl-Kessler profiles and the tonic chord's share; melody/bass — :func:`clean_melody`;
-sections — agglomerative segmentation on delay-embedded beat chroma (:mod:`.sections`).
+sections — 4-bar phrases labelled by repetition (:mod:`.sections`).
 """
 
 from __future__ import annotations
@@ -57,27 +57,22 @@ def _per_beat(x: np.ndarray, edges: np.ndarray, how=np.mean) -> np.ndarray:
     return np.stack(out, axis=-1) if out else np.zeros(x.shape[:-1] + (0,))
 
 
-def _f0_pitch_classes(f0: F0, starts_s: np.ndarray, end_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per beat: unit pitch-class histogram of an f0 track's voiced frames ``(12, n)`` and whether a
-    note starts near the beat (voicing onset or a pitch jump of a semitone or more)."""
+def _note_onsets(f0: F0, starts_s: np.ndarray) -> np.ndarray:
+    """Per beat: 1 where a note of the f0 track starts within 70 ms of it (a voicing onset or a
+    jump of a semitone or more), else 0."""
     times, hz, vp = (np.asarray(a, float) for a in f0)
-    n = len(starts_s)
-    hist = np.zeros((12, n))
-    onset = np.zeros(n)
+    onset = np.zeros(len(starts_s))
+    if len(starts_s) == 0 or len(times) == 0:
+        return onset
     with np.errstate(invalid="ignore", divide="ignore"):
         ok = np.isfinite(hz) & (hz > 0) & (vp >= 0.5)
         midi = np.where(ok, 69 + 12 * np.log2(np.where(ok, hz, 440.0) / 440.0), np.nan)
-    idx = np.clip(np.searchsorted(starts_s, times, side="right") - 1, 0, max(n - 1, 0))
-    valid = ok & (times >= (starts_s[0] if n else 0)) & (times < end_s)
-    np.add.at(hist, (np.round(midi[valid]).astype(int) % 12, idx[valid]), 1.0)
     prev = np.concatenate([[np.nan], midi[:-1]])
-    starts = ok & (~np.isfinite(prev) | (np.abs(midi - prev) >= 0.8))
-    for t in times[starts]:
-        j = int(np.argmin(np.abs(starts_s - t))) if n else 0
-        if n and abs(starts_s[j] - t) < 0.07:
-            onset[j] = 1.0
-    norm = np.linalg.norm(hist, axis=0, keepdims=True)
-    return np.where(norm > 0, hist / np.maximum(norm, 1e-12), 0.0), onset
+    note_starts = times[ok & (~np.isfinite(prev) | (np.abs(midi - prev) >= 0.8))]
+    if len(note_starts):
+        gaps = np.abs(starts_s[:, None] - note_starts[None, :]).min(axis=1)
+        onset[gaps < 0.07] = 1.0
+    return onset
 
 
 def _spans(labels: list, starts_s: np.ndarray, duration_s: float) -> tuple[Chord, ...]:
@@ -122,7 +117,7 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
                "chords": f"Viterbi over {len(QUALITIES)}x12 chord templates + N on beat CQT chroma",
                "melody": "clean_melody on the lead stem's f0" if lead_f0 is not None else "none (no lead f0)",
                "bass": "clean_melody on the bass stem's f0" if bass_f0 is not None else "chord roots",
-               "sections": "agglomerative segmentation of delay-embedded beat chroma, repeats labelled alike"}
+               "sections": "4-bar phrases compared by bar chroma; repeats labelled alike, neighbours merged"}
     if mono.size < CHROMA_HOP * 8 or float(np.max(np.abs(mono), initial=0.0)) < 1e-5:
         return LeadSheet(duration_s=duration, bpm=float("nan"),
                          chords=(Chord(0.0, duration, None),) if duration > 0 else (),
@@ -159,9 +154,8 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
     bpb, phase, downs = 4, 0, np.zeros(0)
     labels = first
     if steady:
-        bass_onsets = None  # (the bass line's pitch classes would mislead the chords: fifths, walking lines)
-        if bass_f0 is not None:
-            _, bass_onsets = _f0_pitch_classes(bass_f0, starts, duration)
+        # the bass line's onsets mark bars; its pitch classes would mislead the chords (fifths, walking lines)
+        bass_onsets = _note_onsets(bass_f0, starts) if bass_f0 is not None else None
         unit = compress(beat_chroma)
         beat_labels = first[beat_cols]
         change = np.array([0.0] + [float(x != y) for x, y in zip(beat_labels[:-1], beat_labels[1:], strict=True)])
@@ -196,7 +190,7 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
     if not bass:
         bass = bass_from_chords(chords, downbeats_s=downs)
         methods["bass"] = "chord roots"
-    secs = sections(compress(beat_chroma), starts, duration_s=duration, bar_starts_s=downs if len(downs) else None)
+    secs = sections(compress(beat_chroma), starts, duration_s=duration, beats_per_bar=bpb, phase=phase, bars=steady)
     return LeadSheet(
         duration_s=duration, bpm=float(beats.bpm) if steady else float("nan"),
         beats_s=tuple(float(t) for t in starts) if steady else (),

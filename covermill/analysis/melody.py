@@ -23,12 +23,12 @@ def _chord_at(chords: Sequence[Chord], starts: list[float], t: float) -> Chord |
 
 
 def _snap(midi: float, *, tones: frozenset[int], scale: frozenset[int], ambiguous: float) -> int:
-    """Nearest semitone; when ``midi`` lies within ``ambiguous`` of the midpoint between two,
-    the one that is a chord tone (else a scale tone) wins."""
+    """Nearest semitone; when ``midi`` lies within ``ambiguous`` semitones of the midpoint between
+    two, the one that is a chord tone (else a scale tone) wins."""
     lo = int(np.floor(midi))
     frac = midi - lo
     nearest = lo if frac < 0.5 else lo + 1
-    if abs(frac - 0.5) >= 0.5 - ambiguous:
+    if abs(frac - 0.5) > ambiguous:
         return nearest
     for group in (tones, scale):
         fits = [p for p in (lo, lo + 1) if p % 12 in group]
@@ -39,7 +39,7 @@ def _snap(midi: float, *, tones: frozenset[int], scale: frozenset[int], ambiguou
 
 def clean_melody(times: np.ndarray, f0_hz: np.ndarray, voiced_prob: np.ndarray, *, key: Key | None,
                  chords: Sequence[Chord] = (), min_note_s: float = 0.09, voicing_threshold: float = 0.5,
-                 smooth_s: float = 0.16, hysteresis: float = 0.65, ambiguous: float = 0.3,
+                 smooth_s: float = 0.16, hysteresis: float = 0.65, ambiguous: float = 0.2,
                  velocity: int = 90, onset_grid_s: np.ndarray | None = None,
                  late_s: float = 0.12) -> tuple[Note, ...]:
     """Notes of a monophonic f0 track.
@@ -57,8 +57,8 @@ def clean_melody(times: np.ndarray, f0_hz: np.ndarray, voiced_prob: np.ndarray, 
         two semitones, the chord tone (at the note's middle), else the scale tone, wins.
     onset_grid_s : np.ndarray, optional
         Grid times (e.g. the beat grid's 16ths). f0 trackers hear a note late (a window's
-        worth, a slow attack): a note's start moves back to the last grid time at most
-        ``late_s`` before it (and no earlier than the previous note's end).
+        worth, a slow attack): a note's start moves to the nearest grid time from ``late_s``
+        before it to 35 ms after it (and no earlier than the previous note's end).
     min_note_s : float
         Shorter pieces join the note before them in the same phrase, or are dropped.
     smooth_s, hysteresis
@@ -127,13 +127,15 @@ def clean_melody(times: np.ndarray, f0_hz: np.ndarray, voiced_prob: np.ndarray, 
     return tuple(notes)
 
 
-def _snap_onsets(notes: list[Note], grid: np.ndarray, late_s: float) -> list[Note]:
+def _snap_onsets(notes: list[Note], grid: np.ndarray, late_s: float, early_s: float = 0.035) -> list[Note]:
     out: list[Note] = []
     for note in notes:
-        i = int(np.searchsorted(grid, note.start_s + 0.02, side="right")) - 1
+        lo = int(np.searchsorted(grid, note.start_s - late_s, side="left"))
+        hi = int(np.searchsorted(grid, note.start_s + early_s, side="right"))
         start = note.start_s
-        if i >= 0 and note.start_s - grid[i] <= late_s:
-            start = max(float(grid[i]), out[-1].end_s if out else 0.0)
+        if hi > lo:
+            near = grid[lo:hi]
+            start = float(near[np.argmin(np.abs(near - note.start_s))])
         if out and start < out[-1].end_s:
             start = out[-1].end_s
         if note.end_s - start > 1e-3:

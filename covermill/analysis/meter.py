@@ -22,7 +22,7 @@ def beat_is_steady(beats_s: np.ndarray, bpm: float, onset: np.ndarray, fps: floa
 
     Needs at least 4 beats, steady intervals (coefficient of variation below 0.12), an onset
     envelope whose autocorrelation at the beat period stands out (>= 0.3 of lag 0), and an
-    onset peak within 50 ms of at least half of the beats (a tracker forced onto rubato
+    onset peak within 70 ms of at least half of the beats (a tracker forced onto rubato
     music lays most of its beats between the notes).
     """
     if len(beats_s) < 4 or not np.isfinite(bpm) or bpm <= 0:
@@ -42,11 +42,11 @@ def beat_is_steady(beats_s: np.ndarray, bpm: float, onset: np.ndarray, fps: floa
     if ac < 0.3:
         return False
     peaks = librosa.util.peak_pick(onset, pre_max=3, post_max=3, pre_avg=10, post_avg=10,
-                                   delta=0.5 * float(onset.std()), wait=5) / fps
+                                   delta=0.5 * float(onset.std()), wait=2) / fps
     if len(peaks) == 0:
         return False
     gaps = np.abs(peaks[None, :] - np.asarray(beats_s)[:, None]).min(axis=1)
-    return float(np.mean(gaps < 0.05)) >= 0.5
+    return float(np.mean(gaps < 0.07)) >= 0.5
 
 
 def _z(x: np.ndarray) -> np.ndarray:
