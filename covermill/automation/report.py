@@ -1,6 +1,9 @@
-"""The per-render HTML report: one self-contained page (images embedded as base64 PNG, no scripts,
-no external resources) with the spectrograms of original and cover, their beat chroma, the
-cross-recurrence plot behind the Qmax verdict, and the tempo, loudness and verdict lines of ``qa.json``.
+"""The per-render HTML report: one page (images embedded as base64 PNG, no external resources) with
+the spectrograms of original and cover, their beat chroma, the cross-recurrence plot behind the Qmax
+verdict, and the tempo, loudness and verdict lines of ``qa.json``. Given links to the audio (relative
+to the page) and/or the cover's lead sheet, it also gets a "Listen" section (:mod:`.report_player`):
+players, an A/B switch, a playhead over a spectrogram strip, the lead sheet under it; that section is
+the page's only script. Without them the page has no script.
 """
 
 from __future__ import annotations
@@ -8,12 +11,14 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from ..analysis import cover as cover_qa
 from ..audio import resample
+from ..leadsheet import LeadSheet
 
 REPORT_SR = 22050
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222;background:#fff}
@@ -22,9 +27,9 @@ td,th{padding:.2em .8em;text-align:left;border-bottom:1px solid #ddd}img{max-wid
 .ok{color:#1a7f37;font-weight:bold}.bad{color:#cf222e;font-weight:bold}"""
 
 
-def _png(fig) -> str:
+def _png(fig, *, tight: bool = True) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight" if tight else None)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -99,7 +104,9 @@ def _row(name: str, value: Any) -> str:
 
 def render_report(*, original: np.ndarray, cover: np.ndarray, sr: int, qa: dict[str, Any],
                   features: tuple[cover_qa.CoverFeatures, cover_qa.CoverFeatures] | None = None,
-                  original_spectrogram: str | None = None) -> str:
+                  original_spectrogram: str | None = None, original_url: str | None = None,
+                  cover_url: str | None = None, stem_urls: Mapping[str, str] | None = None,
+                  leadsheet: LeadSheet | None = None) -> str:
     """The HTML text of a render's report (self-contained).
 
     Parameters
@@ -114,7 +121,21 @@ def render_report(*, original: np.ndarray, cover: np.ndarray, sr: int, qa: dict[
     original_spectrogram : str, optional
         :func:`spectrogram_png` of the original, drawn earlier (the render draws it while the
         kept stems are stretched); drawn here when missing.
+    original_url, cover_url : str, optional
+        Links to the original and the cover, relative to the page (``"cover.wav"``): players
+        with an A/B switch that keeps the position.
+    stem_urls : {name: str}, optional
+        Links to each cover stem (``{"bass": "cover_stems/bass.wav"}``): one player each.
+    leadsheet : LeadSheet, optional
+        The cover's lead sheet (cover times): sections, chords and bars drawn under the
+        spectrogram strip, the current ones highlighted under the playhead.
     """
+    if original_url or cover_url or stem_urls:
+        from .report_player import check_link
+
+        for url in (original_url, cover_url, *(stem_urls or {}).values()):
+            if url is not None:
+                check_link(url)  # refused before any drawing
     audible = [float(np.max(np.abs(x))) >= 1e-5 if x.size else False for x in (original, cover)]
     if features is None and all(audible):
         features = (cover_qa.features(original, sr=sr), cover_qa.features(cover, sr=sr))
@@ -150,6 +171,14 @@ def render_report(*, original: np.ndarray, cover: np.ndarray, sr: int, qa: dict[
              f"{html.escape(str(qa.get('song', '')))}</title><style>{_STYLE}</style></head><body>",
              f"<h1>covermill report: {html.escape(str(qa.get('song', '')))} as {html.escape(str(qa.get('recipe', '')))}</h1>",
              verdict, f"<table>{rows}</table>"]
+    if original_url or cover_url or stem_urls or leadsheet is not None:
+        from .report_player import player_html, strip_png
+
+        parts.append(player_html(
+            original_url=original_url, cover_url=cover_url, stem_urls=dict(stem_urls or {}),
+            original_png=strip_png(original, sr=sr) if original_url and audible[0] else None,
+            cover_png=strip_png(cover, sr=sr) if audible[1] else None,
+            leadsheet=leadsheet, duration_s=cover.shape[-1] / sr))
     images = []
     for title, y, loud in (("original", original, audible[0]), ("cover", cover, audible[1])):
         if loud:

@@ -350,7 +350,8 @@ def test_render_session_with_lead_sheet_label_tracks(app, tmp_path):
                       sections=(Section(0.0, dur, "A"),))
     out = render_session(tmp_path / "session.aup3", sr=SR, original=y, stems={"drums": y}, cover=y,
                          processed={"drums": (y, Stem(gain_db=-2.0))}, beats_s=sheet.beats_s,
-                         downbeats_s=sheet.downbeats_s, label_tracks=leadsheet_label_tracks(sheet), app=app)
+                         downbeats_s=sheet.downbeats_s, app=app,
+                         label_tracks={**leadsheet_label_tracks(sheet), "empty": []})
     info = aup3_info(out)
     assert [t["name"] for t in info] == ["original", "stem drums", "drums", "cover (mastered)",
                                          "beats", "bars", "sections", "chords"]

@@ -58,6 +58,15 @@ def test_project_and_metadata_validate_against_the_format_schemas(project, schem
     assert m.find("Artist").text == "covermill"
 
 
+def test_the_schema_check_has_teeth(project, schemas):
+    with zipfile.ZipFile(project) as z:
+        proj = z.read("project.xml").decode()
+    broken = proj.replace('<Clip time="3.5"', '<Clip', 1)  # a clip without its required start time
+    assert broken != proj
+    with pytest.raises(xmlschema.XMLSchemaValidationError):
+        schemas[0].validate(io.BytesIO(broken.encode()))
+
+
 def test_audio_is_embedded_and_every_file_reference_exists(project):
     with zipfile.ZipFile(project) as z:
         names = set(z.namelist())

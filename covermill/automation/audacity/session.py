@@ -86,7 +86,7 @@ def build_session(app: Audacity, tracks: Sequence[SessionTrack], target: str | o
 
     ``labels`` (``(time_s, text)`` points) make a label track named ``label_track``;
     ``label_tracks`` maps more label track names to ``(start_s, end_s, text)`` labels (bars,
-    sections, chords), placed below it in the given order. The number of pipe commands does not
+    sections, chords), placed below it in the given order; a name without labels gets no track. The number of pipe commands does not
     depend on the number of labels or tracks, except 2 per label track (see :mod:`.labels`):
     one ``Import2`` of a List-of-Files imports the ``collapsed`` tracks, ``CollapseAllTracks``
     collapses them, a second ``Import2`` imports the others, one Nyquist call per label track
@@ -104,6 +104,7 @@ def build_session(app: Audacity, tracks: Sequence[SessionTrack], target: str | o
     if labels:
         groups[label_track] = [(float(t), float(t), str(text)) for t, text in labels]
     groups.update(check_label_tracks(label_tracks or {}))
+    groups = {name: group for name, group in groups.items() if group}  # Nyquist makes no track of no labels
     if not tracks:
         raise AudacityError("a session needs at least one audio track")
     if c.do("GetInfo", Type="Tracks", Format="Brief").strip():
