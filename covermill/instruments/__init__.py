@@ -9,6 +9,10 @@ over the built-ins) and trained DDSP instruments, one sub-folder each
 (:mod:`covermill.instruments.ddsp`). Polyphonic stems are re-voiced through MIDI
 (:mod:`covermill.instruments.midi`: transcription with basic-pitch, rendering with
 FluidSynth and a General MIDI soundfont).
+
+Every instrument can also ``render`` notes (:mod:`covermill.instruments.notes`): a lead's melody as
+one line (``mode="notes"``) or chords (``mode="chords"``, e.g. lead-sheet chords voiced by
+:func:`~covermill.instruments.chords.voice_chords`), returning a :class:`Voicing` (audio, notes, MIDI).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import os
 
 from ..errors import ParameterError
 from .base import Instrument
+from .chords import voice_chords
 from .ddsp.store import instruments_dir, list_trained
+from .notes import MODES, NoNotesError, Voicing, stem_notes
 from .parametric import BUILTIN_TIMBRES, ParametricInstrument
 from .timbre import Timbre, load_folder, load_timbre
 
@@ -82,5 +88,5 @@ def get_drums(kit: str | int = "standard", **params) -> Instrument:
     return DrumKitInstrument(kit, **params)
 
 
-__all__ = ["Instrument", "ParametricInstrument", "Timbre", "available", "get", "get_drums", "get_midi",
-           "instruments_dir", "kinds", "load_timbre"]
+__all__ = ["MODES", "Instrument", "NoNotesError", "ParametricInstrument", "Timbre", "Voicing", "available", "get",
+           "get_drums", "get_midi", "instruments_dir", "kinds", "load_timbre", "stem_notes", "voice_chords"]

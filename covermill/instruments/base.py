@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..leadsheet import Note
+    from .notes import Voicing
 
 
 @runtime_checkable
@@ -16,6 +20,15 @@ class Instrument(Protocol):
     melody (f0) and dynamics (loudness) of ``y``, played ``r`` times faster
     (``r = cover_bpm / source_bpm``) and ``s`` semitones higher. Because the controls are
     time-scaled before synthesis, no audio is time-stretched.
+
+    ``render(y, sr=sr, time_ratio=r, semitones=s, notes=None, mode="expressive")`` does the same and
+    returns a :class:`~covermill.instruments.notes.Voicing`: the audio, the notes as played (cover
+    time and pitch) and the MIDI where FluidSynth played it, so nothing is kept on the instrument.
+    ``mode`` (:data:`~covermill.instruments.notes.MODES`): ``"expressive"`` follows the stem;
+    ``"notes"`` plays ``notes`` (a lead's cleaned melody, at the cover's tempo and key) as one line;
+    ``"chords"`` plays them polyphonically; ``notes=None`` transcribes the stem. ``revoice`` is
+    ``render(...).audio`` in ``expressive`` mode. Where there is nothing to play,
+    :class:`~covermill.instruments.notes.NoNotesError` carries the silent voicing.
     """
 
     name: str
@@ -23,3 +36,8 @@ class Instrument(Protocol):
     def revoice(
         self, y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float = 0.0
     ) -> np.ndarray: ...
+
+    def render(
+        self, y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float = 0.0,
+        notes: tuple[Note, ...] | None = None, mode: str = "expressive",
+    ) -> Voicing: ...

@@ -21,7 +21,9 @@ import scipy.signal
 from ..audio import check_audio, resample
 from ..errors import ParameterError
 from ..gm import GM_DRUM_KITS, kit_number  # noqa: F401  (re-exported)
+from ..leadsheet import Note
 from .midi import NoNotesError, apply_feel, beat_times, check_soundfont, render_midi
+from .notes import Voicing, check_mode, from_pretty, match_rms
 
 #: (name, GM note, band in Hz) for each voice.
 VOICES = (("kick", 36, (20.0, 100.0)), ("snare", 38, (150.0, 4000.0)), ("hihat", 42, (6000.0, 10500.0)))
@@ -74,8 +76,8 @@ def drum_hits(y: np.ndarray, *, sr: int, min_share_db: float = -15.0):
 
 
 class DrumKitInstrument:
-    """Re-voice a drum stem as a GM drum kit (``kit``: name or number). After :meth:`revoice`:
-    ``notes_`` (hits, source time) and ``midi_`` (as played)."""
+    """Re-voice a drum stem as a GM drum kit (``kit``: name or number). :meth:`render` returns the
+    audio, hits and MIDI; after :meth:`revoice`: ``notes_`` (hits, source time) and ``midi_`` (as played)."""
 
     def __init__(self, kit: str | int = "standard", *, soundfont: str | os.PathLike | None = None,
                  quantize: float = 0.0, swing: float = 0.5, velocity_scale: float = 1.0) -> None:
@@ -103,27 +105,46 @@ class DrumKitInstrument:
         midi.instruments.append(inst)
         return midi
 
-    def revoice(self, y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float = 0.0) -> np.ndarray:
-        """See :class:`~covermill.instruments.base.Instrument` (``semitones`` is ignored: drums keep
-        their pitch). Raises :class:`~covermill.instruments.midi.NoNotesError` without hits."""
+    def render(self, y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float = 0.0,
+               notes: tuple[Note, ...] | None = None, mode: str = "expressive") -> Voicing:
+        """Re-voice a drum stem: a :class:`~covermill.instruments.notes.Voicing` (mono audio, the hits as
+        played in cover time as GM drum notes, the MIDI). ``notes``, ``mode`` and ``semitones`` are
+        ignored (drums play the stem's own hits and keep their pitch). Without hits:
+        :class:`~covermill.instruments.midi.NoNotesError` carrying the silent voicing."""
+        return self._render(y, sr=sr, time_ratio=time_ratio, mode=mode)[0]
+
+    def _render(self, y, *, sr, time_ratio, mode="expressive"):
+        """``(voicing, the hits in the stem's time)``."""
         y = check_audio(y, sr)
         if time_ratio <= 0:
             raise ParameterError(f"time_ratio={time_ratio} must be > 0")
+        check_mode(mode)
         self.check()
         n_out = int(round(y.shape[1] / time_ratio))
-        notes = drum_hits(y, sr=sr)
-        self.notes_ = notes
+        source = notes = drum_hits(y, sr=sr)
         beats = beat_times(y, sr=sr) if notes and (self.quantize > 0 or self.swing != 0.5) else None
         notes = apply_feel(notes, beats=beats, quantize=self.quantize, swing=self.swing,
                            velocity_scale=self.velocity_scale)
-        self.midi_ = self.play(notes, time_ratio=time_ratio)
+        midi = self.play(notes, time_ratio=time_ratio)
+        played = from_pretty(midi.instruments[0].notes)
         if not notes:
-            raise NoNotesError("no drum hits found to re-voice (silent stem?); keep or mute this stem")
-        audio = render_midi(self.midi_, sr=sr, soundfont=self.soundfont).mean(axis=0)
+            raise NoNotesError("no drum hits found to re-voice (silent stem?); keep or mute this stem",
+                               Voicing(np.zeros((1, n_out), np.float32), played, midi))
+        audio = render_midi(midi, sr=sr, soundfont=self.soundfont).mean(axis=0)
         out = np.zeros(n_out, np.float32)
         out[: min(n_out, len(audio))] = audio[:n_out]
-        rms_in = float(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
-        rms_out = float(np.sqrt(np.mean(out.astype(np.float64) ** 2)))
-        if rms_out > 1e-9:
-            out *= rms_in / rms_out
-        return out[None, :]
+        return Voicing(match_rms(out, y)[None, :], played, midi), source
+
+    def revoice(self, y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float = 0.0) -> np.ndarray:
+        """See :class:`~covermill.instruments.base.Instrument` (``semitones`` is ignored: drums keep
+        their pitch): :meth:`render`'s audio. Leaves ``notes_`` (hits, source time) and ``midi_`` (as
+        played) on the instrument for older callers. Raises
+        :class:`~covermill.instruments.midi.NoNotesError` without hits."""
+        try:
+            voicing, self.notes_ = self._render(y, sr=sr, time_ratio=time_ratio)
+        except NoNotesError as exc:
+            self.notes_ = []
+            self.midi_ = exc.voicing.midi if exc.voicing is not None else None
+            raise
+        self.midi_ = voicing.midi
+        return voicing.audio

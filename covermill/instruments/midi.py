@@ -14,9 +14,11 @@
 
 :class:`MidiInstrument` follows the :class:`~covermill.instruments.base.Instrument`
 protocol: note times are scaled by ``1 / time_ratio`` and pitches transposed by
-``semitones`` (the fractional part as pitch bend), so no audio is stretched. After
-``revoice`` the played notes are in ``midi_`` (a ``pretty_midi.PrettyMIDI``), for the
-pipeline to save as ``OUT/midi/<stem>.mid``.
+``semitones`` (the fractional part as pitch bend), so no audio is stretched. ``render`` returns a
+:class:`~covermill.instruments.notes.Voicing`: the audio, the notes as played and the
+``pretty_midi.PrettyMIDI`` for ``OUT/midi/<stem>.mid``; given notes (the lead sheet's melody or
+voiced chords) are played instead of the transcription. (``revoice`` still leaves ``notes_`` and
+``midi_`` on the instrument for older callers.)
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ import numpy as np
 from ..audio import check_audio, resample
 from ..errors import BackendUnavailableError, ParameterError
 from ..gm import gm_program_names, program_number  # noqa: F401  (re-exported)
+from ..leadsheet import Note
+from .notes import NoNotesError, Voicing, check_mode, check_notes, from_pretty, match_rms, monophonic, to_pretty
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +49,6 @@ BP_SR = 22050
 BP_HOP = 256
 BP_WINDOW = BP_SR * 2 - BP_HOP
 BP_OVERLAP_FRAMES = 30
-
-
-class NoNotesError(ParameterError):
-    """Transcription found no notes in a stem (silent, noise, or purely percussive)."""
 
 
 # ---------------------------------------------------------------- General MIDI programs
@@ -323,32 +323,68 @@ class MidiInstrument:
         midi.instruments.append(inst)
         return midi
 
-    def revoice(self, y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float = 0.0) -> np.ndarray:
-        """See :class:`~covermill.instruments.base.Instrument`. Output RMS matches the input stem's.
+    def render(self, y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float = 0.0,
+               notes: tuple[Note, ...] | None = None, mode: str = "expressive") -> Voicing:
+        """Re-voice stem ``y``: a :class:`~covermill.instruments.notes.Voicing` (mono ``(1, n_out)`` audio,
+        RMS matched to the stem's; the notes as played, at the cover's tempo and pitch; the MIDI).
 
-        Raises :class:`NoNotesError` when the stem has no notes (``midi_`` is then empty).
+        ``mode="expressive"`` (or ``notes=None``) transcribes the stem with basic-pitch and plays
+        every note, as :meth:`revoice`; ``"notes"`` plays only the top line (a lead). Given ``notes``
+        (``"notes"`` or ``"chords"`` mode) are at the cover's tempo and key (the fraction of
+        ``semitones`` a MIDI pitch cannot hold is a pitch bend) and are played instead of the
+        transcription, with the feel (quantized to the stem's beats, retimed). No notes:
+        :class:`NoNotesError` carrying the silent voicing and its empty MIDI.
         """
+        return self._render(y, sr=sr, time_ratio=time_ratio, semitones=semitones, notes=notes, mode=mode)[0]
+
+    def _render(self, y, *, sr, time_ratio, semitones, notes, mode):
+        """``(voicing, the transcription in the stem's time or None)``."""
         y = check_audio(y, sr)
         if time_ratio <= 0:
             raise ParameterError(f"time_ratio={time_ratio} must be > 0")
+        check_mode(mode)
         self.check()
         n_out = int(round(y.shape[1] / time_ratio))
-        notes = transcribe(y, sr=sr)
-        self.notes_ = notes
+        source = None
+        if notes is None or mode == "expressive":
+            notes = source = transcribe(y, sr=sr)
+            if mode == "notes":
+                notes = to_pretty(monophonic(from_pretty(notes)))
+            beats, play_ratio, play_semitones = beat_times, time_ratio, semitones
+        else:
+            notes = check_notes(notes)
+            notes = to_pretty(monophonic(notes) if mode == "notes" else notes)
+            beats = lambda y, sr: beat_times(y, sr=sr) / time_ratio  # noqa: E731  (the notes are in cover time)
+            play_ratio, play_semitones = 1.0, semitones - round(semitones)
         if self.quantize > 0 or self.swing != 0.5:
-            notes = apply_feel(notes, beats=beat_times(y, sr=sr), quantize=self.quantize, swing=self.swing,
+            notes = apply_feel(notes, beats=beats(y, sr=sr), quantize=self.quantize, swing=self.swing,
                                velocity_scale=self.velocity_scale)
         elif self.velocity_scale != 1.0:
             notes = apply_feel(notes, velocity_scale=self.velocity_scale)
-        self.midi_ = self.play(notes, time_ratio=time_ratio, semitones=semitones)
+        midi = self.play(notes, time_ratio=play_ratio, semitones=play_semitones)
+        played = from_pretty(midi.instruments[0].notes)
         if not notes:
             raise NoNotesError("no notes found to re-voice as MIDI (silent, noisy or purely percussive stem); "
-                               "keep or mute this stem, or re-voice it with an instrument")
-        audio = render_midi(self.midi_, sr=sr, soundfont=self.soundfont).mean(axis=0)
+                               "keep or mute this stem, or re-voice it with an instrument",
+                               Voicing(np.zeros((1, n_out), np.float32), played, midi))
+        audio = render_midi(midi, sr=sr, soundfont=self.soundfont).mean(axis=0)
         out = np.zeros(n_out, np.float32)
         out[: min(n_out, len(audio))] = audio[:n_out]
-        rms_in = float(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
-        rms_out = float(np.sqrt(np.mean(out.astype(np.float64) ** 2)))
-        if rms_out > 1e-9:
-            out *= rms_in / rms_out
-        return out[None, :]
+        return Voicing(match_rms(out, y)[None, :], played, midi), source
+
+    def revoice(self, y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float = 0.0) -> np.ndarray:
+        """See :class:`~covermill.instruments.base.Instrument`: :meth:`render`'s audio. Output RMS matches
+        the input stem's. Leaves ``notes_`` (transcribed, source time) and ``midi_`` (as played) on the
+        instrument for older callers; :meth:`render` returns them instead.
+
+        Raises :class:`NoNotesError` when the stem has no notes (``midi_`` is then empty).
+        """
+        try:
+            voicing, self.notes_ = self._render(y, sr=sr, time_ratio=time_ratio, semitones=semitones, notes=None,
+                                                mode="expressive")
+        except NoNotesError as exc:
+            self.notes_ = []
+            self.midi_ = exc.voicing.midi if exc.voicing is not None else None
+            raise
+        self.midi_ = voicing.midi
+        return voicing.audio

@@ -12,13 +12,30 @@ noise), and drive an additive oscillator bank with every harmonic above Nyquist 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import scipy.signal
 
-from ..audio import check_audio
+from ..audio import check_audio, resample
 from ..errors import ParameterError
+from ..leadsheet import Note
 from . import _synth_kernels as _kernels
-from .features import Controls, extract_controls, retime
+from .features import FEATURE_HOP, FEATURE_SR, Controls, a_weighted_loudness, extract_controls, retime
+from .notes import (
+    NoNotesError,
+    Voicing,
+    allocate_voices,
+    check_mode,
+    check_notes,
+    expression_cents,
+    match_rms,
+    midi_hz,
+    monophonic,
+    note_tracks,
+    retime_notes,
+    stem_notes,
+)
 from .timbre import Timbre, load_builtin_timbres
 
 #: The built-in instruments, loaded from ``covermill/instruments/builtin/*.yaml``.
@@ -94,7 +111,6 @@ class ParametricInstrument:
 
     def synthesize(self, controls: Controls, *, sr: int, n_samples: int) -> np.ndarray:
         """Render ``controls`` to mono float32 ``(n_samples,)`` at ``sr``."""
-        t = self.timbre
         if sr <= 0:
             raise ParameterError(f"sr={sr} must be positive")
         n_frames = len(controls)
@@ -105,16 +121,28 @@ class ParametricInstrument:
         gate = (gate > 0.5).astype(np.float32)
         if not gate.any():
             return np.zeros(n_samples, np.float32)
-        f0 = _kernels.hold_f0(f0)  # through unvoiced gaps, so that the release tail keeps its pitch
         loud = np.interp(pos, frame_pos, controls.loudness_db).astype(np.float32)
+        return self.voice(f0, gate, loud, sr=sr)
+
+    def voice(self, f0: np.ndarray, gate: np.ndarray, loud: np.ndarray, *, sr: int,
+              loud_range: tuple[float, float] | None = None, seed: int | None = None) -> np.ndarray:
+        """One voice from audio-rate float32 curves: ``f0`` (Hz, <= 0 unvoiced), ``gate`` (0/1) and
+        ``loud`` (dB); mono float32 ``(n,)``. The gate is smoothed by the timbre's attack and release
+        (f0 is held through gaps so that a release keeps its pitch). Brightness follows ``loud`` within
+        ``loud_range`` (default: its 5th..95th percentile where the gate is open)."""
+        t = self.timbre
+        n_samples = len(f0)
+        if not gate.any():
+            return np.zeros(n_samples, np.float32)
+        f0 = _kernels.hold_f0(f0)  # through unvoiced gaps, so that the release tail keeps its pitch
         env = _smooth_gate(gate, sr=sr, attack_ms=t.attack_ms, release_ms=t.release_ms)
         amp = (10.0 ** (loud / 20.0)).astype(np.float32) * env
         if t.vibrato_cents > 0:
             f0 = _kernels.vibrato(f0, float(sr), float(t.vibrato_hz), float(t.vibrato_cents))
         # loudness in [0, 1] over this stem drives brightness: louder = flatter slope
-        lo, hi = np.percentile(loud[gate > 0], [5, 95])
+        lo, hi = np.percentile(loud[gate > 0], [5, 95]) if loud_range is None else loud_range
         out = self._harmonics(f0, amp, loud, loud_range=(lo, hi), sr=sr)
-        return add_noise_and_body(out, amp, t, sr=sr, seed=self.seed)
+        return add_noise_and_body(out, amp, t, sr=sr, seed=self.seed if seed is None else seed)
 
     def _harmonics(self, f0: np.ndarray, amp: np.ndarray, loud: np.ndarray, *, loud_range: tuple[float, float],
                    sr: int) -> np.ndarray:
@@ -141,10 +169,53 @@ class ParametricInstrument:
             float(t.range_hz[0]))
 
     def revoice(self, y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float = 0.0) -> np.ndarray:
-        """See :class:`~covermill.instruments.base.Instrument`. Output RMS matches the input stem's."""
+        """See :class:`~covermill.instruments.base.Instrument`. Output RMS matches the input stem's.
+        The audio of :meth:`render` in ``expressive`` mode."""
+        return self.render(y, sr=sr, time_ratio=time_ratio, semitones=semitones).audio
+
+    def render(self, y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float = 0.0,
+               notes: tuple[Note, ...] | None = None, mode: str = "expressive", expression: bool = True) -> Voicing:
+        """Re-voice stem ``y``: a :class:`~covermill.instruments.notes.Voicing` (audio ``(1, n_out)``,
+        ``n_out = round(n / time_ratio)``, RMS matched to the stem's; the notes as played).
+
+        ``mode="expressive"``: the stem's continuous f0 and loudness (as :meth:`revoice`); ``notes``
+        are ignored and the voicing's notes are ``None``. ``"notes"``: the monophonic line of
+        ``notes`` (:meth:`play_notes`) with the stem's loudness and, with ``expression``, its pitch
+        expression on top. ``"chords"``: ``notes`` played polyphonically (:meth:`play_polyphonic`)
+        with the stem's loudness. ``notes`` are at the cover's tempo and key (see
+        :func:`~covermill.instruments.notes.retime_notes`); the fraction of ``semitones`` that a MIDI
+        pitch cannot hold detunes them. ``notes=None`` transcribes the stem
+        (:func:`~covermill.instruments.notes.stem_notes`; its top line in ``notes`` mode). Notes move
+        by whole octaves into the timbre's range (all together). No notes: :class:`NoNotesError`
+        carrying the silent voicing.
+        """
         y = check_audio(y, sr)
         if time_ratio <= 0:
             raise ParameterError(f"time_ratio={time_ratio} must be > 0")
+        if check_mode(mode) == "expressive":
+            return Voicing(self._expressive(y, sr=sr, time_ratio=time_ratio, semitones=semitones))
+        n_out = int(round(y.shape[1] / time_ratio))
+        controls = stem_controls(y, sr=sr, time_ratio=time_ratio, semitones=semitones, n_out=n_out,
+                                 f0=mode == "notes" and expression)
+        if notes is None:
+            notes = retime_notes(stem_notes(y, sr=sr), time_ratio=time_ratio, semitones=semitones)
+        notes = check_notes(notes)
+        if mode == "notes":
+            notes = monophonic(notes)
+        notes = self.in_range(notes)
+        if not notes:
+            raise NoNotesError("no notes to play (silent, noisy or purely percussive stem, or an empty note list); "
+                               "keep or mute this stem, or re-voice it expressively",
+                               Voicing(np.zeros((1, n_out), np.float32), (), None))
+        detune = semitones - round(semitones)
+        if mode == "notes":
+            out = self.play_notes(notes, sr=sr, n_samples=n_out, loudness=controls,
+                                  expression=controls if expression else None, detune_semitones=detune)
+        else:
+            out = self.play_polyphonic(notes, sr=sr, n_samples=n_out, loudness=controls, detune_semitones=detune)
+        return Voicing(match_rms(out, y), notes, None)
+
+    def _expressive(self, y: np.ndarray, *, sr: int, time_ratio: float, semitones: float) -> np.ndarray:
         controls = extract_controls(y, sr=sr)
         n_out = int(round(y.shape[1] / time_ratio))
         if time_ratio != 1.0:
@@ -154,11 +225,105 @@ class ParametricInstrument:
                                                            self.timbre.range_hz)
         controls = Controls(controls.f0_hz * factor, controls.voiced, controls.loudness_db, controls.frame_rate)
         out = self.synthesize(controls, sr=sr, n_samples=n_out)
-        rms_in = float(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
-        rms_out = float(np.sqrt(np.mean(out.astype(np.float64) ** 2)))
-        if rms_out > 1e-9:
-            out *= rms_in / rms_out
+        return match_rms(out, y)[None, :]
+
+    def in_range(self, notes: tuple[Note, ...]) -> tuple[Note, ...]:
+        """``notes`` moved together by the whole octaves that bring their median pitch into the timbre's range."""
+        if not notes:
+            return tuple(notes)
+        factor = octave_shift(np.array([midi_hz(n.pitch) for n in notes]), self.timbre.range_hz)
+        shift = 12 * int(round(np.log2(factor)))
+        return tuple(replace(n, pitch=int(np.clip(n.pitch + shift, 0, 127))) for n in notes) if shift else notes
+
+    def play_notes(self, notes, *, sr: int, n_samples: int, loudness: Controls | None = None,
+                   expression: Controls | None = None, detune_semitones: float = 0.0) -> np.ndarray:
+        """Play a monophonic line: float32 ``(1, n_samples)``.
+
+        ``notes`` (:class:`~covermill.leadsheet.Note`, output time; overlaps are cut to their top
+        line) set the pitch; the timbre's attack and release shape each note. ``loudness``: frame
+        controls at output time (e.g. the stem's, retimed) whose ``loudness_db`` sets the level inside
+        the notes (floored 30 dB under its loud notes, so that a note the stem hardly plays is still
+        heard); ``None``: the notes' velocities. ``expression``: controls whose ``f0_hz`` bends the
+        notes by the stem's own vibrato and scoops (:func:`~covermill.instruments.notes.expression_cents`,
+        within +-50 cents).
+        """
+        if sr <= 0:
+            raise ParameterError(f"sr={sr} must be positive")
+        notes = monophonic(notes)
+        f0, gate, pitch = note_tracks(notes, sr=sr, n_samples=n_samples, detune_semitones=detune_semitones)
+        if expression is not None and len(expression):
+            frame_pos = np.arange(len(expression)) / expression.frame_rate * sr
+            at = np.clip(np.round(frame_pos).astype(np.int64), 0, max(n_samples - 1, 0))
+            cents = expression_cents(expression.f0_hz, pitch[at] if n_samples else np.zeros(0))
+            pos = np.arange(n_samples, dtype=np.float64)
+            f0 = (f0 * 2.0 ** (np.interp(pos, frame_pos, cents) / 1200.0)).astype(np.float32)
+        loud = self._note_loudness([notes], [gate], loudness, sr=sr)[0]
+        return self.voice(f0, gate, loud, sr=sr)[None, :]
+
+    def play_polyphonic(self, notes, *, sr: int, n_samples: int, loudness: Controls | None = None,
+                        max_voices: int = 8, detune_semitones: float = 0.0) -> np.ndarray:
+        """Play ``notes`` as chords: float32 ``(1, n_samples)``, the sum of monophonic voices
+        (:func:`~covermill.instruments.notes.allocate_voices`, at most ``max_voices``), divided by the
+        square root of the mean number of notes sounding (so a 4-note chord is about as loud as one
+        note). ``loudness`` as in :meth:`play_notes`, shared by every voice; brightness follows it the
+        same way in every voice."""
+        if sr <= 0:
+            raise ParameterError(f"sr={sr} must be positive")
+        voices = allocate_voices(notes, max_voices=max_voices)
+        tracks = [note_tracks(v, sr=sr, n_samples=n_samples, detune_semitones=detune_semitones) for v in voices]
+        louds = self._note_loudness(voices, [g for _, g, _ in tracks], loudness, sr=sr)
+        count = np.zeros(n_samples, np.float32)
+        for _, g, _ in tracks:
+            count += g
+        out = np.zeros(n_samples, np.float32)
+        if not count.any():
+            return out[None, :]
+        on = np.concatenate([lo[g > 0] for lo, (_, g, _) in zip(louds, tracks, strict=True)])
+        loud_range = tuple(np.percentile(on, [5, 95]))
+        for i, ((f0, gate, _), loud) in enumerate(zip(tracks, louds, strict=True)):
+            out += self.voice(f0, gate, loud, sr=sr, loud_range=loud_range, seed=self.seed + i)
+        out /= np.float32(np.sqrt(max(1.0, float(count[count > 0].mean()))))
         return out[None, :]
+
+    @staticmethod
+    def _note_loudness(voices, gates, loudness: Controls | None, *, sr: int) -> list[np.ndarray]:
+        """Audio-rate loudness (dB) of each voice: the controls' (floored 30 dB under the 95th
+        percentile inside all notes) or, without controls, -20 dB + 40 log10(velocity / 127)."""
+        n = len(gates[0]) if gates else 0
+        if loudness is None:
+            out = []
+            for notes in voices:
+                loud = np.full(n, -100.0, np.float32)
+                for note in notes:
+                    a, b = max(0, int(round(note.start_s * sr))), min(n, int(round(note.end_s * sr)))
+                    loud[a:b] = -20.0 + 40.0 * np.log10(max(1, note.velocity) / 127.0)
+                out.append(loud)
+            return out
+        frame_pos = np.arange(len(loudness)) / loudness.frame_rate * sr
+        loud = np.interp(np.arange(n, dtype=np.float64), frame_pos, loudness.loudness_db).astype(np.float32)
+        inside = np.zeros(n, bool)
+        for g in gates:
+            inside |= g > 0
+        if inside.any():
+            loud = np.maximum(loud, np.float32(np.percentile(loud[inside], 95) - 30.0))
+        return [loud] * len(gates)
+
+
+def stem_controls(y: np.ndarray, *, sr: int, time_ratio: float, semitones: float, n_out: int,
+                  f0: bool = True) -> Controls:
+    """The stem's controls at the cover's tempo (``n_out`` samples) and key: f0 and loudness
+    (:func:`~covermill.instruments.features.extract_controls`), or with ``f0=False`` loudness only
+    (no pitch tracking: for chords, whose f0 means nothing)."""
+    if f0:
+        controls = extract_controls(y, sr=sr)
+    else:
+        mono = resample(y.mean(axis=0)[None], sr_in=sr, sr_out=FEATURE_SR)[0]
+        loud = a_weighted_loudness(mono, sr=FEATURE_SR, hop_length=FEATURE_HOP)
+        zeros = np.zeros(len(loud), np.float32)
+        controls = Controls(zeros, zeros, loud, FEATURE_SR / FEATURE_HOP)
+    controls = retime(controls, time_ratio=time_ratio, n_frames=int(np.ceil(n_out / sr * controls.frame_rate)) + 1)
+    return Controls((controls.f0_hz * 2.0 ** (semitones / 12.0)).astype(np.float32), controls.voiced,
+                    controls.loudness_db, controls.frame_rate)
 
 
 def render_note(timbre: Timbre, *, midi_note: float | None = None, seconds: float = 1.5, sr: int = 22050,

@@ -137,6 +137,25 @@ def test_revoice_retimes_and_transposes_the_controls(trained):
     assert abs(1200 * np.log2(np.nanmedian(f0[voiced]) / (librosa.midi_to_hz(68)))) < 50
 
 
+def test_notes_mode_plays_the_notes_with_the_stems_loudness(trained):
+    """f0 from the notes (not the stem's: it sings other pitches), loudness from the stem; chords by voices."""
+    from covermill.leadsheet import Chord, Note
+
+    x = melody([60, 60, 60, 60], bpm=120, sr=SR_T, harmonics=3)  # the stem: C4 four times
+    notes = tuple(Note(0.5 * i + 0.05, 0.5 * i + 0.45, p) for i, p in enumerate([62, 64, 66, 67]))
+    inst = instruments.get("toy", instruments_dir=trained["root"] / "inst")
+    v = inst.render(x[None], sr=SR_T, notes=notes, mode="notes")
+    assert v.audio.shape == (1, len(x)) and np.all(np.isfinite(v.audio)) and v.notes == notes
+    f0, voiced, _ = librosa.pyin(v.audio[0], **PYIN)
+    times = librosa.times_like(f0, sr=SR_T, hop_length=PYIN["hop_length"])
+    for n in notes:
+        m = voiced & (times > n.start_s + 0.1) & (times < n.end_s - 0.05)
+        assert m.sum() >= 3 and abs(np.median(librosa.hz_to_midi(f0[m])) - n.pitch) < 0.5
+    chords = instruments.voice_chords([Chord(0.0, 2.0, 2, "maj")], low=57, high=76, voices=3)
+    v = inst.render(x[None], sr=SR_T, notes=chords, mode="chords")
+    assert v.audio.shape == (1, len(x)) and np.all(np.isfinite(v.audio)) and np.max(np.abs(v.audio)) > 0
+
+
 def test_unvoiced_input_stays_silent(trained):
     inst = instruments.get("toy", instruments_dir=trained["root"] / "inst")
     y = inst.revoice(np.zeros((2, 44100 * 2), np.float32), sr=44100, time_ratio=1.25)

@@ -4,18 +4,38 @@ Transfer follows DDSP's timbre-transfer demo: the stem's f0 moves by whole octav
 instrument's f0 range, its loudness on voiced frames is shifted so its mean matches the
 training material's, the decoder turns (f0, loudness) into synthesizer controls, and
 unvoiced frames are gated to silence (a decoder left alone would breathe noise there).
+
+:meth:`DDSPInstrument.render` also plays notes (``mode="notes"``: f0 from the notes, loudness and
+optional pitch expression from the stem) and chords (``mode="chords"``: one model run per voice,
+summed), returning a :class:`~covermill.instruments.notes.Voicing`.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ...audio import check_audio, resample
 from ...errors import ParameterError
+from ...leadsheet import Note
 from ..features import FEATURE_SR, Controls, extract_controls, retime
+from ..notes import (
+    NoNotesError,
+    Voicing,
+    allocate_voices,
+    check_mode,
+    check_notes,
+    expression_cents,
+    match_rms,
+    midi_hz,
+    monophonic,
+    note_tracks,
+    retime_notes,
+    stem_notes,
+)
 from ..parametric import octave_shift
 from . import store
 from .train import fill_unvoiced
@@ -96,9 +116,62 @@ class DDSPInstrument:
 
     def revoice(self, y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float = 0.0) -> np.ndarray:
         """See :class:`~covermill.instruments.base.Instrument`. Output RMS matches the input stem's."""
+        return self.render(y, sr=sr, time_ratio=time_ratio, semitones=semitones).audio
+
+    def render(self, y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float = 0.0,
+               notes: tuple[Note, ...] | None = None, mode: str = "expressive", expression: bool = True) -> Voicing:
+        """Re-voice stem ``y``: a :class:`~covermill.instruments.notes.Voicing` (audio ``(1, n_out)``, RMS
+        matched to the stem's; the notes as played, ``None`` in ``expressive`` mode).
+
+        ``mode`` and ``notes`` as in :meth:`~covermill.instruments.parametric.ParametricInstrument.render`:
+        ``"expressive"`` follows the stem's f0 (:meth:`revoice`); ``"notes"`` takes f0 from the notes'
+        top line (with the stem's pitch expression within +-50 cents when ``expression``) and the
+        loudness from the stem; ``"chords"`` runs the model once per voice and sums the voices.
+        """
         y = check_audio(y, sr)
         if time_ratio <= 0:
             raise ParameterError(f"time_ratio={time_ratio} must be > 0")
+        if check_mode(mode) == "expressive":
+            return Voicing(self._expressive(y, sr=sr, time_ratio=time_ratio, semitones=semitones))
+        cfg = self.config
+        controls = self._controls(y, sr=sr, time_ratio=time_ratio)
+        n_out = int(round(y.shape[1] / time_ratio))
+        if notes is None:
+            notes = retime_notes(stem_notes(y, sr=sr), time_ratio=time_ratio, semitones=semitones)
+        notes = check_notes(notes)
+        notes = monophonic(notes) if mode == "notes" else notes
+        if notes:
+            factor = octave_shift(np.array([midi_hz(n.pitch) for n in notes]), tuple(self.meta_["stats"]["f0_range_hz"]))
+            shift = 12 * int(round(np.log2(factor)))
+            notes = tuple(replace(n, pitch=int(np.clip(n.pitch + shift, 0, 127))) for n in notes)
+        if not notes:
+            raise NoNotesError("no notes to play (silent, noisy or purely percussive stem, or an empty note list); "
+                               "keep or mute this stem, or re-voice it expressively",
+                               Voicing(np.zeros((1, n_out), np.float32), (), None))
+        detune = semitones - round(semitones)
+        stem_f0 = controls.f0_hz * 2.0 ** (semitones / 12.0)
+        voices = [list(notes)] if mode == "notes" else allocate_voices(notes, max_voices=8)
+        tracks = [note_tracks(v, sr=cfg.frame_rate, n_samples=len(controls), detune_semitones=detune) for v in voices]
+        inside = np.zeros(len(controls), bool)
+        for _, gate, _ in tracks:
+            inside |= gate > 0
+        loud = np.maximum(controls.loudness_db, np.float32(np.percentile(controls.loudness_db[inside], 95) - 30.0))
+        audio = None
+        for f0, gate, pitch in tracks:
+            if mode == "notes" and expression:
+                f0 = (f0 * 2.0 ** (expression_cents(stem_f0, pitch) / 1200.0)).astype(np.float32)
+            voice = Controls(f0, gate, loud.astype(np.float32), controls.frame_rate)
+            adjusted = self.adjust(voice)  # loudness matched to the training material
+            part = self.synthesize(Controls(f0, gate, adjusted.loudness_db, controls.frame_rate))
+            audio = part if audio is None else audio + part
+        count = np.sum([g for _, g, _ in tracks], axis=0)
+        audio = audio / np.float32(np.sqrt(max(1.0, float(count[count > 0].mean()))))
+        out = resample(audio[None], sr_in=cfg.sample_rate, sr_out=sr)[0]
+        out = np.pad(out, (0, max(0, n_out - len(out))))[:n_out].astype(np.float32)
+        return Voicing(match_rms(out, y)[None, :], notes, None)
+
+    def _controls(self, y: np.ndarray, *, sr: int, time_ratio: float) -> Controls:
+        """The stem's controls at the model's frame rate, retimed to cover ``round(n / time_ratio)`` samples."""
         cfg = self.config
         method = self.f0_method or cfg.f0_method
         hop = FEATURE_SR // cfg.frame_rate
@@ -111,6 +184,12 @@ class DDSPInstrument:
         n_frames = int(np.ceil(n_out / sr * cfg.frame_rate)) + 1
         if time_ratio != 1.0 or len(controls) < n_frames:
             controls = retime(controls, time_ratio=time_ratio, n_frames=n_frames)
+        return controls
+
+    def _expressive(self, y: np.ndarray, *, sr: int, time_ratio: float, semitones: float) -> np.ndarray:
+        cfg = self.config
+        controls = self._controls(y, sr=sr, time_ratio=time_ratio)
+        n_out = int(round(y.shape[1] / time_ratio))
         if not (controls.voiced > 0).any():
             return np.zeros((1, n_out), np.float32)
         audio = self.synthesize(self.adjust(controls, semitones=semitones))
