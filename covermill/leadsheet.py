@@ -132,11 +132,10 @@ class LeadSheet:
     """Everything a part generator, a re-voicer or a DAW project needs to know about a song.
 
     ``beats_s`` is the beat grid; ``downbeats_s`` the first beat of every bar (a subset of
-    ``beats_s``); ``beats_per_bar`` the meter (3 for 3/4 and for 6/8 counted in dotted
-    quarters is written as 2 with ``beat_unit=8``... kept simple: the number of beats per bar
-    as tracked). ``chords`` tile the song (``"N"`` where nothing is harmonic); ``melody`` and
-    ``bass`` are monophonic note lists. ``warnings`` say what could not be found ("no melody",
-    "free time: no stable beat").
+    ``beats_s``); ``beats_per_bar`` the meter as tracked (4 for 4/4, 3 for 3/4; a 6/8 song
+    tracked in dotted quarters is 2). ``chords`` tile the song (``"N"`` where nothing is
+    harmonic); ``melody`` and ``bass`` are monophonic note lists. ``warnings`` say what could not
+    be found ("no melody", "free time: no stable beat").
     """
 
     duration_s: float
@@ -164,6 +163,8 @@ class LeadSheet:
     def bars(self) -> list[tuple[float, float]]:
         """``(start_s, end_s)`` of every bar; the last ends at ``duration_s``."""
         d = list(self.downbeats_s)
+        if not d:
+            return []
         return [(a, b) for a, b in zip(d, d[1:] + [self.duration_s], strict=True) if b > a]
 
     @property

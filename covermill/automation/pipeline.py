@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,18 +177,21 @@ def _stages(run: Runner, staging: Staging, song: Path, recipe: Recipe, out: Path
         stretch_job = run.submit(stretch_each, kept, recipe=recipe, sr=sr, n_in=n, time_ratio=ratio,
                                  semitones=semitones, stretcher=opts.stretcher, root=root)
     with run.stage("revoice"):
-        revoiced, notes, voice_warnings = revoice_all(voiced, parts, [name for name in heard if name in voiced], sr=sr,
-                                                      time_ratio=ratio, semitones=semitones, n_out=n_out,
-                                                      side_by_side=run.parallel)
+        cover_sheet_of = _Once(lambda: sheet_job.result().retimed(ratio, semitones))
+        revoiced, notes, _, voice_warnings = revoice_all(
+            voiced, parts, [name for name in heard if name in voiced], sr=sr, time_ratio=ratio, semitones=semitones,
+            n_out=n_out, side_by_side=run.parallel, sheet=cover_sheet_of,
+            modes={name: recipe.stem(name).revoice.mode for name in voiced})
         warnings.extend(voice_warnings)
     with run.stage("arrange"):
         sheet = sheet_job.result()
         warnings.extend(f"lead sheet: {w}" for w in sheet.warnings if recipe.parts or w.startswith("free time"))
-        cover_sheet = sheet.retimed(ratio, semitones)
+        cover_sheet = cover_sheet_of()
         font = opts.soundfont if opts.soundfont is not None else recipe.soundfont_path(root)
-        generated = arrange.make_parts(recipe, cover_sheet, sr=sr, n_out=n_out, soundfont=font)
+        generated = (arrange.Parts() if silent else  # a silent song gets a silent cover, parts included
+                     arrange.make_parts(recipe, cover_sheet, sr=sr, n_out=n_out, soundfont=font))
         warnings.extend(generated.warnings)
-        played = {**revoiced, **{name: generated.audio[name] for name in heard_parts}}
+        played = {**revoiced, **{name: generated.audio[name] for name in heard_parts if name in generated.audio}}
     original_png = None if silent else run.submit(spectrogram_png, mix, sr=sr, title="original")
     tracks: dict[str, np.ndarray] = {}
     for_session: dict[str, tuple[np.ndarray, Any]] = {}  # stem -> (at the cover tempo, centred, unity gain; spec)
@@ -342,4 +346,17 @@ def _write_arrangement(staging: Staging, *, sheet, cover_sheet, tracks: dict[str
         outputs["dawproject"] = "cover.dawproject"
         warnings.extend(project_warnings)
     return outputs
+
+
+class _Once:
+    """A function's result, computed on the first call (thread-safe), the same on later ones."""
+
+    def __init__(self, fn) -> None:
+        self._fn, self._lock, self._done, self._value = fn, threading.Lock(), False, None
+
+    def __call__(self):
+        with self._lock:
+            if not self._done:
+                self._value, self._done = self._fn(), True
+            return self._value
 

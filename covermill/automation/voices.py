@@ -9,13 +9,17 @@ side, and returns the audio, the notes of MIDI-played stems and the warnings.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import instruments
-from ..instruments.midi import NoNotesError
+from ..instruments.chords import voice_chords
+from ..instruments.notes import NoNotesError, Voicing
+from ..instruments.parametric import ParametricInstrument
+from ..leadsheet import LeadSheet, Note
 from ..recipes import Recipe
 from .runner import lower_priority, pool
 
@@ -44,30 +48,71 @@ def voices(recipe: Recipe, *, soundfont=None, instruments_dir=None, root=None) -
     return out
 
 
-def revoice_all(voiced: dict[str, instruments.Instrument], parts: dict[str, np.ndarray], names: list[str], *, sr: int,
-                time_ratio: float, semitones: float, n_out: int, side_by_side: bool
-                ) -> tuple[dict[str, np.ndarray], dict[str, Any], list[str]]:
-    """Re-voice the stems ``names``: ``(audio per stem, notes per MIDI-played stem, warnings)``.
+#: MIDI range a chords-mode stem is voiced in when its instrument has no range of its own.
+CHORD_RANGE = (48, 76)
 
-    A stem with no notes to play is silence and a warning. Side by side, each stem gets a
-    thread (up to the core count) at a lower priority than the Rubber Band stretch."""
+
+def _midi(hz: float) -> int:
+    return int(round(69 + 12 * np.log2(hz / 440.0)))
+
+
+def sheet_notes(name: str, mode: str, sheet: LeadSheet, voice) -> tuple[Note, ...]:
+    """What a stem in ``mode`` plays from the cover's lead sheet: ``notes`` -> the melody (the
+    bass line for the ``bass`` stem); ``chords`` -> the chords voiced in the instrument's range
+    with the smallest voice movement."""
+    if mode == "notes":
+        return tuple(sheet.bass if name == "bass" else sheet.melody)
+    low, high = CHORD_RANGE
+    timbre = getattr(voice, "timbre", None)
+    if timbre is not None:
+        low, high = max(_midi(timbre.range_hz[0]), 21), min(_midi(timbre.range_hz[1]), 108)
+        if high - low < 12:
+            low, high = CHORD_RANGE
+    return voice_chords(sheet.chords, low=low, high=high, voices=4)
+
+
+def revoice_all(voiced: dict[str, instruments.Instrument], parts: dict[str, np.ndarray], names: list[str], *, sr: int,
+                time_ratio: float, semitones: float, n_out: int, side_by_side: bool,
+                modes: dict[str, str | None] | None = None, sheet: Callable[[], LeadSheet] | None = None,
+                ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, tuple[Note, ...]], list[str]]:
+    """Re-voice the stems ``names``: ``(audio per stem, MIDI per MIDI-played stem, notes per
+    note-played stem, warnings)``.
+
+    ``modes`` gives each stem's ``revoice.mode``: ``notes`` and ``chords`` stems play the cover's
+    lead sheet (``sheet()``, waited for only by them), the others follow their stem (expressive)
+    or, through MIDI, its transcription. A stem with no notes to play is silence and a warning.
+    Side by side, each stem gets a thread (up to the core count) at a lower priority than the
+    Rubber Band stretch."""
+    modes = modes or {}
     distinct = len({id(voiced[name]) for name in names}) == len(names)  # instruments keep per-call state
     workers = min(len(names), os.cpu_count() or 1) if side_by_side and distinct else 1
 
     def one(name: str):
+        mode = modes.get(name)
+        notes = sheet_notes(name, mode, sheet(), voiced[name]) if mode in ("notes", "chords") and sheet else None
         try:
-            return voiced[name].revoice(parts[name], sr=sr, time_ratio=time_ratio, semitones=semitones), None
-        except NoNotesError as exc:
-            return np.zeros((1, n_out), np.float32), f"stem {name!r}: {exc}"
+            if mode is None and not isinstance(voiced[name], ParametricInstrument):
+                v = voiced[name].render(parts[name], sr=sr, time_ratio=time_ratio, semitones=semitones)
+            else:
+                v = voiced[name].render(parts[name], sr=sr, time_ratio=time_ratio, semitones=semitones, notes=notes,
+                                        mode=mode or "expressive")
+            return v, None
+        except NoNotesError as exc:  # silence (and the empty MIDI, as a file to fill in a DAW)
+            silent = exc.voicing if exc.voicing is not None else Voicing(np.zeros((1, n_out), np.float32))
+            return silent, f"stem {name!r}: {exc}"
 
     audio: dict[str, np.ndarray] = {}
-    notes: dict[str, Any] = {}
+    midi: dict[str, Any] = {}
+    played: dict[str, tuple[Note, ...]] = {}
     warnings: list[str] = []
     with pool(workers, name="covermill-revoice", initializer=lower_priority) as voicing:
         for name, job in [(name, voicing.submit(one, name)) for name in names]:
-            audio[name], warning = job.result()
+            v, warning = job.result()
+            audio[name] = v.audio
             if warning:
                 warnings.append(warning)
-            if getattr(voiced[name], "midi_", None) is not None:
-                notes[name] = voiced[name].midi_
-    return audio, notes, warnings
+            if v.midi is not None:
+                midi[name] = v.midi
+            if v.notes:
+                played[name] = tuple(v.notes)
+    return audio, midi, played, warnings
