@@ -34,8 +34,10 @@ def check_outputs(out, *, silent=False):
     assert (out / "recipe.yaml").is_file()
     report = (out / "report.html").read_text()
     assert report.startswith("<!DOCTYPE html>") and qa["outputs"]["report"] == "report.html"
-    # spectrograms of original and cover, beat chroma, cross-recurrence, genre bars
-    assert report.count("data:image/png;base64,") == (0 if silent else 5)
+    # spectrograms of original and cover, beat chroma, cross-recurrence, genre bars; the Listen
+    # section's two spectrogram strips (original, cover) under the playhead
+    assert report.count("data:image/png;base64,") == (0 if silent else 7)
+    assert "src='cover.wav'" in report and (out / "original.flac").is_file()
     cover, sr = sf.read(out / "cover.wav", always_2d=True)
     assert sr == SR and cover.shape[1] == 2 and np.all(np.isfinite(cover))
     assert sorted(p.name for p in (out / "stems").iterdir()) == ["bass.wav", "drums.wav", "other.wav", "vocals.wav"]

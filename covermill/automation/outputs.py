@@ -23,7 +23,7 @@ from pathlib import Path
 from ..errors import OutputError, ParameterError
 
 #: Files and folders a render writes into ``OUT`` (folders end with ``/``).
-OUTPUT_NAMES = ("cover.wav", "recipe.yaml", "qa.json", "report.html", "leadsheet.json", "session.aup3",
+OUTPUT_NAMES = ("cover.wav", "original.flac", "recipe.yaml", "qa.json", "report.html", "leadsheet.json", "session.aup3",
                 "cover.dawproject", "stems/", "midi/", "cover_stems/")
 
 

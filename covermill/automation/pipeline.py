@@ -265,15 +265,20 @@ def _stages(run: Runner, staging: Staging, song: Path, recipe: Recipe, out: Path
         from .audacity.session import render_session
 
         with run.stage("session"):
+            from .audacity.labels import leadsheet_label_tracks
+
             beats = track_beats(cover, sr=sr).times_s if not cover_silent else []
             render_session(staging / "session.aup3", sr=sr, original=mix, stems=parts, processed=for_session,
-                           cover=cover, beats_s=beats, app=get_audacity())
+                           cover=cover, beats_s=beats, downbeats_s=cover_sheet.downbeats_s,
+                           beats_per_bar=cover_sheet.beats_per_bar, label_tracks=leadsheet_label_tracks(cover_sheet),
+                           app=get_audacity())
     with run.stage("write"):
         page = run.submit(_report_page, mix, cover, sr=sr, qa=report.to_dict(final=False), features=feats,
-                          original_png=original_png)  # drawn while the audio is written
+                          original_png=original_png, stems=list(tracks), sheet=cover_sheet)  # while audio is written
+        save_audio(staging / "original.flac", mix, sr=sr, subtype="PCM_24")  # for the report's A/B player
         _write_audio(staging, cover=cover, parts=parts, recipe=recipe, sr=sr, notes=notes)
         report.outputs = {"cover": "cover.wav", "stems": {n: f"stems/{n}.wav" for n in parts},
-                          "recipe": "recipe.yaml", "report": "report.html"}  # + lead sheet, MIDI, cover stems:
+                          "recipe": "recipe.yaml", "report": "report.html", "original": "original.flac"}  # + lead sheet, MIDI, cover stems:
         report.outputs.update(_write_arrangement(staging, sheet=sheet, cover_sheet=cover_sheet, tracks=tracks,
                                                  part_midi=generated.midi, notes=notes, sr=sr,
                                                  title=f"{song.stem} ({recipe.name})", warnings=warnings))
@@ -289,9 +294,13 @@ def _stages(run: Runner, staging: Staging, song: Path, recipe: Recipe, out: Path
     return RenderResult(out, out / "cover.wav", {n: out / f"stems/{n}.wav" for n in parts}, qa, warnings, report)
 
 
-def _report_page(mix, cover, *, sr, qa, features, original_png) -> str:
+def _report_page(mix, cover, *, sr, qa, features, original_png, stems: list[str], sheet) -> str:
+    """The report, with players (the original, the cover, each cover stem: links beside the page)
+    and the cover's lead sheet under a playhead."""
     return render_report(original=mix, cover=cover, sr=sr, qa=qa, features=features,
-                         original_spectrogram=None if original_png is None else original_png.result())
+                         original_spectrogram=None if original_png is None else original_png.result(),
+                         original_url="original.flac", cover_url="cover.wav",
+                         stem_urls={name: f"cover_stems/{name}.wav" for name in stems}, leadsheet=sheet)
 
 
 def _cut(mix: np.ndarray, *, song: Path, sr: int, start_s: float, seconds: float) -> np.ndarray:
