@@ -12,6 +12,7 @@ tempo, mixed like a re-voiced stem.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,7 @@ def make_parts(recipe: Recipe, sheet: LeadSheet, *, sr: int, n_out: int, soundfo
     if not recipe.parts:
         return out
     bpm = sheet.bpm if math.isfinite(sheet.bpm) else None
+    results = {}
     for name, part in recipe.parts.items():
         kind = recipe.part_kind(name)
         result = generate_part(sheet, part.style, kind=kind, seed=part.seed, program=part.program, kit=part.kit,
@@ -86,10 +88,16 @@ def make_parts(recipe: Recipe, sheet: LeadSheet, *, sr: int, n_out: int, soundfo
         out.warnings += [f"part {name!r}: {w}" for w in result.warnings]
         track = f"{PART_PREFIX}{name}"
         out.midi[track] = part_midi(result, bpm=bpm or 120.0)
-        if result.midi.notes:
-            out.audio[track] = render_part(result, sr=sr, soundfont=soundfont, duration_s=n_out / sr)[:, :n_out]
-        else:
-            out.audio[track] = np.zeros((2, n_out), np.float32)
+        results[track] = result
+
+    def play(track: str) -> np.ndarray:
+        if not results[track].midi.notes:
+            return np.zeros((2, n_out), np.float32)
+        return render_part(results[track], sr=sr, soundfont=soundfont, duration_s=n_out / sr)[:, :n_out]
+
+    with ThreadPoolExecutor(max(1, len(results))) as pool:  # one FluidSynth process per part, side by side
+        for track, audio in zip(results, pool.map(play, results), strict=True):
+            out.audio[track] = audio
     return out
 
 

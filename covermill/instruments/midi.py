@@ -43,7 +43,19 @@ from .notes import NoNotesError, Voicing, check_mode, check_notes, from_pretty, 
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+#: The General MIDI soundfonts tried in turn when none is given: MuseScore General (Debian
+#: ``musescore-general-soundfont``, an HQ .sf3 FluidSynth 2 reads), then FluidR3 GM
+#: (``fluid-soundfont-gm``). See docs/styles.md for why.
+SOUNDFONTS = (Path("/usr/share/sounds/sf3/MuseScore_General.sf3"), Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"))
+FLUIDR3 = SOUNDFONTS[1]
+
+
+def default_soundfont() -> Path:
+    """The first installed of :data:`SOUNDFONTS` (the last one when none is, for the error message)."""
+    return next((p for p in SOUNDFONTS if p.is_file()), SOUNDFONTS[-1])
+
+
+DEFAULT_SOUNDFONT = FLUIDR3  # kept for callers that name FluidR3 itself
 #: basic-pitch's analysis rate, frame rate and window (from ``basic_pitch.constants``).
 BP_SR = 22050
 BP_HOP = 256
@@ -235,15 +247,15 @@ def _fluidsynth() -> str:
 
 def check_soundfont(soundfont: str | os.PathLike | None) -> Path:
     """The soundfont path, checked to exist and to be a RIFF sfbk file."""
-    path = Path(soundfont) if soundfont is not None else DEFAULT_SOUNDFONT
+    path = Path(soundfont) if soundfont is not None else default_soundfont()
     if not path.is_file():
-        hint = ("install Debian's fluid-soundfont-gm or pass --soundfont FILE.sf2" if soundfont is None
+        hint = ("install Debian's musescore-general-soundfont or fluid-soundfont-gm, or pass --soundfont FILE.sf2" if soundfont is None
                 else "check the path (--soundfont or the recipe's revoice.soundfont)")
         raise BackendUnavailableError(f"soundfont {path} not found; {hint}")
     with open(path, "rb") as f:
         head = f.read(12)
     if head[:4] != b"RIFF" or head[8:12] != b"sfbk":
-        raise ParameterError(f"{path}: is not a SoundFont 2 (.sf2) file")
+        raise ParameterError(f"{path}: is not a SoundFont 2 file (.sf2, or .sf3 with compressed samples)")
     return path
 
 
@@ -261,6 +273,7 @@ def render_midi(midi, *, sr: int, soundfont: str | os.PathLike | None = None, ga
         midi.write(str(mid))
         cmd = [exe, "-ni", "-q", "-g", f"{gain:g}", "-r", str(sr), "-O", "float", "-T", "wav", "-F", str(wav),
                "-o", "synth.reverb.active=0", "-o", "synth.chorus.active=0", "-o", "synth.cpu-cores=2",
+               "-o", "synth.dynamic-sample-loading=1",  # only the samples played are read (an .sf3 decodes them)
                "--", str(path.absolute()), str(mid.absolute())]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
         if proc.returncode != 0 or not wav.is_file():

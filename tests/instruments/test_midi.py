@@ -157,7 +157,7 @@ def test_same_notes_as_basic_pitch_predict_with_its_onnx_model(tmp_path, capsys)
 
     import soundfile as sf
 
-    audio = M.render_midi(chord_midi([(60, 64, 67), (62, 65, 69)], seconds=1.0), sr=22050)
+    audio = M.render_midi(chord_midi([(60, 64, 67), (62, 65, 69)], seconds=1.0), sr=22050, soundfont=M.FLUIDR3)
     path = tmp_path / "chords.wav"
     sf.write(str(path), audio.T, 22050)
     logging.disable(logging.WARNING)
