@@ -176,6 +176,7 @@ def batch(folder: Path, recipe_names: tuple[str, ...], out_dir: Path, workers: i
           separate_first: bool | None, quiet: bool) -> None:
     """Render every song in FOLDER with every recipe; resumable (OUT/manifest.jsonl)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -197,19 +198,19 @@ def batch(folder: Path, recipe_names: tuple[str, ...], out_dir: Path, workers: i
         status = f"ok {ev['done'] - ev['failed']}  failed {ev['failed']}  remaining {ev['total'] - ev['done']}"
         bar.update(task, total=ev["total"], completed=ev["done"], status=status)
         if ev.get("event") == "done" and ev["record"]["status"] == "failed":
-            bar.console.print(f"[red]failed[/red] {ev['record']['error']}", markup=True, highlight=False)
+            bar.console.print(f"[red]failed[/red] {escape(str(ev['record']['error']))}", markup=True, highlight=False)
 
     with bar:
         summary = run_batch(folder, list(recipe_names), out_dir, workers=workers, memory_limit=memory_limit,
                             scheduler=scheduler, retry_failed=retry_failed, separator=separator,
                             cache_dir=cache_dir, session=session, progress=callback,
                             separate_first_pass=separate_first)
-    table = Table(title=f"{out_dir / 'manifest.jsonl'}")
+    table = Table(title=escape(f"{out_dir / 'manifest.jsonl'}"))
     for col in ("song", "recipe", "status", "seconds"):
         table.add_column(col)
     for rec in summary.records:
         style = "green" if rec["status"] == "ok" else "red"
-        table.add_row(Path(rec["song"]).name, Path(rec["recipe"]).stem, f"[{style}]{rec['status']}[/{style}]",
+        table.add_row(escape(Path(rec["song"]).name), escape(Path(rec["recipe"]).stem), f"[{style}]{rec['status']}[/{style}]",
                       f"{rec.get('seconds', 0):.1f}")
     Console(quiet=quiet).print(table)
     click.echo(f"{summary.ok} ok, {summary.failed} failed, {summary.skipped} already done or skipped "
@@ -480,6 +481,7 @@ def audacity_open(project: Path) -> None:
 def instruments_train(folder: Path, name: str, steps: int, device: str, config_name: str, checkpoint_every: int,
                       instruments_dir: Path | None, quiet: bool) -> None:
     """Train a DDSP instrument on FOLDER of solo recordings (or separated stems); resumes if interrupted."""
+    from rich.markup import escape
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -491,7 +493,7 @@ def instruments_train(folder: Path, name: str, steps: int, device: str, config_n
 
     from .instruments.ddsp.train import train_instrument
 
-    bar = Progress(TextColumn(f"[bold]{name}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+    bar = Progress(TextColumn(f"[bold]{escape(name)}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
                    TimeElapsedColumn(), TimeRemainingColumn(), disable=quiet)
     task = bar.add_task("train", total=steps, loss="-")
 
