@@ -161,7 +161,7 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: s
 @click.option("-j", "--workers", default=2, show_default=True, type=click.IntRange(1, 256),
               help="Worker processes of the local Dask cluster.")
 @click.option("--memory-limit", default=None, help="Memory limit per worker, e.g. 4GB (default: share of RAM).")
-@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT", help="Use an existing Dask cluster.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT", help="Use an existing Dask cluster; its workers run code as you: use only one you trust (docs/security.md).")
 @click.option("--retry-failed", is_flag=True, help="Render again the songs that failed last time.")
 @click.option("--separator", default="auto", show_default=True, help="Stem separator backend (auto|dsp|demucs).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
