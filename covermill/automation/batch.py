@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import CovermillError, ParameterError
+from ..errors import CovermillError, OutputError, ParameterError
 from ..fsutil import write_text_atomic
 from .batch_cluster import death_reason, make_client
 from .batch_plan import MANIFEST, Job, find_songs, plan, read_manifest, safe_name
@@ -99,7 +99,11 @@ def out_lock(out: Path) -> Iterator[None]:
     import fcntl
 
     path = out / ".covermill-batch.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot open the batch lock ({exc.strerror}); check OUT is a folder you "
+                          "can write") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

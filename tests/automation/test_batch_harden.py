@@ -137,3 +137,15 @@ def test_local_cluster_is_private(tmp_path):
     finally:
         client.close()
         cluster.close()
+
+
+def test_lock_that_is_a_link_is_refused(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".covermill-batch.lock").symlink_to(tmp_path / "elsewhere")
+    from covermill.errors import OutputError
+
+    with pytest.raises(OutputError, match="cannot open the batch lock"):
+        with out_lock(out):
+            pass
+    assert not (tmp_path / "elsewhere").exists()
