@@ -11,10 +11,10 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # chromium loads the HTML report headless; fluidsynth + fluid-soundfont-gm render MIDI
 # re-voiced stems (FluidR3 General MIDI soundfont); audacity + xvfb (+ xauth) run the
 # Audacity tests against a real Audacity on a virtual display.
-TEST_DEBS := ffmpeg rubberband-cli chromium fluidsynth fluid-soundfont-gm audacity xvfb xauth
+TEST_DEBS := ffmpeg rubberband-cli chromium fluidsynth fluid-soundfont-gm musescore-general-soundfont audacity xvfb xauth
 
 # Debian packages only the benchmarks use (FluidSynth renders the stem benchmark's material).
-BENCH_DEBS := fluidsynth fluid-soundfont-gm
+BENCH_DEBS := fluidsynth fluid-soundfont-gm musescore-general-soundfont
 
 .PHONY: demo test bench bench-audacity models lint sysdeps benchdeps install clean
 

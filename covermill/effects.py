@@ -119,8 +119,15 @@ def build_plugin(name: str, params: Mapping[str, Any], *, root: str | Path | Non
         if root is None:  # never the current folder: a recipe's files live beside the recipe
             raise ParameterError(f"{name}: {path_key} {str(kwargs[path_key])!r} needs the recipe's folder; "
                                  "load the recipe from a file")
-        path = recipe_path(root, str(kwargs[path_key]), what=f"{name} {path_key}")
-        if not path.is_file():
+        try:
+            path = recipe_path(root, str(kwargs[path_key]), what=f"{name} {path_key}")
+            found = path.is_file()
+        except ParameterError:
+            raise
+        except (OSError, ValueError) as exc:
+            raise ParameterError(f"{name}: {path_key} {str(kwargs[path_key])!r} is not a usable file name "
+                                 f"({exc.strerror if isinstance(exc, OSError) else exc})") from None
+        if not found:
             raise ParameterError(f"{name}: impulse response {str(path)!r} does not exist")
         kwargs[path_key] = str(path)
     try:

@@ -183,3 +183,13 @@ def test_effect_parameters_are_finite_and_in_range(tmp_path, effect, match):
     with pytest.raises(RecipeError, match=match) as info:
         load_recipe(write(tmp_path, body))
     assert "\n" not in str(info.value) and ":5:" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["{name: {a: 1}}", "'a\\0b'", "'" + "x" * 300 + ".yaml'", "[1, 2]"])
+def test_extends_and_file_parameters_that_are_not_file_names(tmp_path, value):
+    """Found by tests/test_fuzz.py: `extends` or an impulse response that is not a usable name is one line."""
+    for body in (f"name: x\nextends: {value}\n",
+                 f"name: x\nstems:\n  drums:\n    effects:\n      - {{plugin: Convolution, impulse_response_filename: {value}}}\n"):
+        with pytest.raises(RecipeError) as info:
+            load_recipe(write(tmp_path, body))
+        assert "\n" not in str(info.value)

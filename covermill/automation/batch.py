@@ -1,16 +1,19 @@
 """Batch rendering: every song of a folder x every recipe, as Dask tasks.
 
 One task renders one (song, recipe) pair with :func:`covermill.automation.pipeline.render`.
-Tasks run on a :class:`distributed.LocalCluster` (one single-threaded worker process per
-core by default) or on an existing cluster (``scheduler="tcp://host:port"``): the same
-code either way.
+Tasks run on a private :class:`distributed.LocalCluster` (TLS with certificates made for the
+run; one single-threaded worker process per core by default) or on an existing cluster
+(``scheduler="tcp://host:port"``, trusted like your own account): the same code either way
+(:mod:`covermill.automation.batch_cluster`). Output names: :mod:`covermill.automation.batch_plan`.
 
 ``OUT/manifest.jsonl`` holds one record per pair (``song``, ``recipe``, ``status`` ``ok`` |
 ``failed``, ``output``, ``error``, ``seconds``), rewritten atomically after every finished
 task. A rerun skips pairs already ``ok`` whose ``qa.json`` exists, and retries failures only
-when asked. A song that fails is recorded and the batch goes on. Each render writes its
-files atomically, and stale staging folders of an interrupted run are removed at start,
-so a batch killed at any moment leaves no half-written file once rerun.
+when asked. A song that fails, or kills its worker three times, is recorded and the batch
+goes on; the manifest and ``index.html`` are written however the batch ends. Each render
+writes its files atomically, and the staging folders and ``.part`` files an interrupted run
+left (only those covermill names) are removed at start, so a batch killed at any moment
+leaves no half-written file once rerun. A lock file keeps two batches off one ``OUT``.
 
 Separating first (:func:`separate_first`): when the separator is Demucs, the songs not yet in
 the stem cache can be separated before the render tasks start, in the calling process, the
@@ -26,6 +29,7 @@ records the failure as before.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -33,76 +37,20 @@ import re
 import shutil
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..constants import AUDIO_EXTENSIONS
-from ..errors import CovermillError, ParameterError
+from ..errors import CovermillError, OutputError, ParameterError
 from ..fsutil import write_text_atomic
+from .batch_cluster import death_reason, make_client
+from .batch_plan import MANIFEST, Job, find_songs, plan, read_manifest, safe_name
+
+__all__ = ["MANIFEST", "BatchSummary", "Job", "clean_stale", "find_songs", "plan", "read_manifest", "run_batch",
+           "run_job", "safe_name", "separate_first", "write_index"]
 
 log = logging.getLogger(__name__)
-MANIFEST = "manifest.jsonl"
-
-
-@dataclass(frozen=True)
-class Job:
-    song: str
-    recipe: str  # built-in name or path of a recipe file
-    out_dir: str
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.song, self.recipe)
-
-
-def find_songs(folder: str | os.PathLike) -> list[Path]:
-    """Audio files under ``folder`` (recursively, sorted; hidden files skipped).
-
-    Broken links with an audio extension are listed too, so that they are reported as
-    failures rather than silently dropped."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise ParameterError(f"{root}: is not a folder; pass a folder of songs")
-    return sorted(
-        p for p in root.rglob("*")
-        if (p.is_file() or p.is_symlink()) and p.suffix.lower() in AUDIO_EXTENSIONS and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "song"
-
-
-def plan(folder: str | os.PathLike, recipes: Iterable[str], out: str | os.PathLike) -> list[Job]:
-    """One :class:`Job` per song x recipe; output ``OUT/<song path>/<recipe name>/``."""
-    from ..recipes import load_recipe
-
-    root = Path(folder)
-    names = {r: load_recipe(r).name for r in recipes}  # validate every recipe before any work
-    jobs = []
-    for song in find_songs(root):
-        rel = song.relative_to(root)
-        song_dir = Path(out).joinpath(*[_slug(p) for p in rel.parent.parts], _slug(rel.stem))
-        for recipe, name in names.items():
-            jobs.append(Job(str(song.absolute()), recipe, str(song_dir / _slug(name))))
-    return jobs
-
-
-def read_manifest(out: str | os.PathLike) -> dict[tuple[str, str], dict[str, Any]]:
-    """Records of a previous run keyed by (song, recipe); unreadable lines are ignored."""
-    path = Path(out) / MANIFEST
-    records: dict[tuple[str, str], dict[str, Any]] = {}
-    if not path.is_file():
-        return records
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rec = json.loads(line)
-            records[(rec["song"], rec["recipe"])] = rec
-        except (ValueError, KeyError, TypeError):
-            continue
-    return records
 
 
 def _write_manifest(out: Path, records: dict[tuple[str, str], dict[str, Any]]) -> None:
@@ -110,17 +58,64 @@ def _write_manifest(out: Path, records: dict[tuple[str, str], dict[str, Any]]) -
     write_text_atomic(out / MANIFEST, "\n".join(lines) + ("\n" if lines else ""))
 
 
-def clean_stale(out: str | os.PathLike) -> int:
-    """Remove staging folders and ``*.part`` files an interrupted run left under ``out``."""
+# what covermill itself leaves behind when killed: staging folders (mkdtemp) and atomic_path's
+# temporary files, ".<target>.<8 random characters><suffix>.part", for the files it writes
+_STAGING = re.compile(r"^\..+\.staging-[a-z0-9_]{8}$")
+_PART = re.compile(r"^\..+(\.(?:wav|flac|json|jsonl|html|yaml|yml|aup3|mid))\.[a-z0-9_]{8}\1\.part$")
+
+
+def clean_stale(out: str | os.PathLike, jobs: Iterable[Job] | None = None) -> int:
+    """Remove staging folders and ``.part`` files that an interrupted run left under ``out``.
+
+    Only names covermill makes are touched (a user's ``.movie.mkv.part`` is not), and with
+    ``jobs`` only in the folders those renders write (``OUT`` itself, each output folder,
+    its parent, ``stems/`` and ``midi/``)."""
+    out = Path(out)
+    if jobs is None:
+        folders = [out, *(p for p in out.rglob("*") if p.is_dir() and not p.is_symlink())]
+    else:
+        folders = [out]
+        for job in jobs:
+            d = Path(job.out_dir)
+            folders += [d.parent, d, d / "stems", d / "midi"]
     removed = 0
-    for p in sorted(Path(out).rglob(".*"), key=lambda q: len(q.parts), reverse=True):
-        if p.is_dir() and ".staging-" in p.name:
-            shutil.rmtree(p, ignore_errors=True)
-            removed += 1
-        elif p.is_file() and p.name.endswith(".part"):
-            p.unlink(missing_ok=True)
-            removed += 1
+    for folder in dict.fromkeys(folders):
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            if p.is_dir() and not p.is_symlink() and _STAGING.match(p.name):
+                shutil.rmtree(p, ignore_errors=True)
+                removed += 1
+            elif p.is_file() and not p.is_symlink() and _PART.match(p.name):
+                p.unlink(missing_ok=True)
+                removed += 1
     return removed
+
+
+@contextlib.contextmanager
+def out_lock(out: Path) -> Iterator[None]:
+    """Hold ``OUT/.covermill-batch.lock`` (an advisory ``flock``): a second batch on the same
+    ``OUT`` is refused at once instead of interleaving its writes with the first."""
+    import fcntl
+
+    path = out / ".covermill-batch.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot open the batch lock ({exc.strerror}); check OUT is a folder you "
+                          "can write") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            raise ParameterError(f"{out}: another covermill batch (pid {holder}) is writing here; "
+                                 "wait for it to finish or choose another OUT") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 def run_job(job: Job, separator: str = "auto", cache_dir: str | None = None, session: bool = False,
@@ -264,24 +259,6 @@ class BatchSummary:
 ProgressCallback = Callable[[dict[str, Any]], None]
 
 
-def _client(*, workers: int, memory_limit: str | None, scheduler: str | None):
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:  # pragma: no cover - distributed is a dependency
-        from ..errors import BackendUnavailableError
-
-        raise BackendUnavailableError("batch rendering needs dask's distributed: pip install 'dask[distributed]'") from None
-    logging.getLogger("distributed").setLevel(logging.ERROR)  # its INFO chatter is not for our users
-    if scheduler:
-        try:
-            return Client(scheduler, timeout="10s"), None
-        except OSError as exc:
-            raise ParameterError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); start it with `dask scheduler`") from None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory_limit or "auto",
-                           dashboard_address=None, silence_logs=logging.ERROR)
-    return Client(cluster), cluster
-
-
 def run_batch(
     folder: str | os.PathLike,
     recipes: list[str],
@@ -297,6 +274,7 @@ def run_batch(
     progress: ProgressCallback | None = None,
     separate_first_pass: bool | None = None,
     render_threads: bool | None = None,
+    task: Callable[..., dict[str, Any]] = run_job,
 ) -> BatchSummary:
     """Render every song in ``folder`` with every recipe into ``out`` (see module docstring).
 
@@ -308,7 +286,9 @@ def run_batch(
     :func:`separate_first` (``None``: when the separator is Demucs on CUDA; ``True``: whenever it
     is Demucs; ``False``: never). ``render_threads``: whether each render runs its independent
     stages side by side on threads (``render(parallel=...)``); ``None`` lets a local cluster whose
-    workers leave cores idle use them, and renders in turn otherwise.
+    workers leave cores idle use them, and renders in turn otherwise. ``task``: the function run
+    for each job (:func:`run_job`; tests pass one that kills its worker). One batch at a time
+    writes to ``out`` (:func:`out_lock`); with ``out`` inside ``folder`` its files are not songs.
     """
     if not recipes:
         raise ParameterError("name at least one recipe (--recipe NAME_OR_FILE)")
@@ -324,7 +304,16 @@ def run_batch(
         log.warning("--session: Audacity serves one client per user; rendering one song at a time")
         workers, scheduler = 1, None
     out.mkdir(parents=True, exist_ok=True)
-    clean_stale(out)
+    with out_lock(out):
+        return _run_locked(jobs, out, workers=workers, memory_limit=memory_limit, scheduler=scheduler,
+                           retry_failed=retry_failed, separator=separator, cache_dir=cache_dir, session=session,
+                           progress=progress, separate_first_pass=separate_first_pass,
+                           render_threads=render_threads, task=task)
+
+
+def _run_locked(jobs: list[Job], out: Path, *, workers, memory_limit, scheduler, retry_failed, separator, cache_dir,
+                session, progress, separate_first_pass, render_threads, task) -> BatchSummary:
+    clean_stale(out, jobs)
     records = read_manifest(out)
     todo, skipped = [], 0
     for job in jobs:
@@ -341,33 +330,48 @@ def run_batch(
     if todo and separate_first_pass is not False:
         separate_first([job.song for job in todo], separator=separator, cache_dir=cache_dir,
                        force=bool(separate_first_pass))
-    if todo:
-        from distributed import as_completed
-
-        client, cluster = _client(workers=workers, memory_limit=memory_limit, scheduler=scheduler)
-        # one local worker leaves cores idle: let each render use them; more workers fill them already
-        parallel = render_threads if render_threads is not None else (
-            scheduler is None and workers < (os.cpu_count() or 1))
-        try:
-            futures = [client.submit(run_job, job, separator, str(cache_dir), session, parallel,
-                                     key=f"render-{i}-{_slug(job.song)[-40:]}", pure=False)
-                       for i, job in enumerate(todo)]
-            for future in as_completed(futures):
-                rec = future.result()
-                records[(rec["song"], rec["recipe"])] = rec
-                _write_manifest(out, records)
-                state["done"] += 1
-                state["failed"] += rec["status"] == "failed"
-                if progress:
-                    progress({**state, "event": "done", "record": rec})
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-    else:
+    try:
+        if todo:
+            _render_all(todo, records, state, out, workers=workers, memory_limit=memory_limit, scheduler=scheduler,
+                        separator=separator, cache_dir=cache_dir, session=session, progress=progress,
+                        render_threads=render_threads, task=task)
+    finally:  # the manifest and the index are written whatever happened above
         _write_manifest(out, records)
-    final = [records[j.key] for j in jobs if j.key in records]
-    write_index(out, final)
+        final = [records[j.key] for j in jobs if j.key in records]
+        write_index(out, final)
     ok = sum(1 for r in final if r["status"] == "ok")
     return BatchSummary(total=len(jobs), ok=ok, failed=len(final) - ok, skipped=skipped,
                         seconds=round(time.perf_counter() - t0, 2), records=final)
+
+
+def _render_all(todo: list[Job], records: dict, state: dict, out: Path, *, workers, memory_limit, scheduler,
+                separator, cache_dir, session, progress, render_threads, task) -> None:
+    from distributed import as_completed
+
+    client, cluster = make_client(workers=workers, memory_limit=memory_limit, scheduler=scheduler)
+    # one local worker leaves cores idle: let each render use them; more workers fill them already
+    parallel = render_threads if render_threads is not None else (
+        scheduler is None and workers < (os.cpu_count() or 1))
+    try:
+        futures = {client.submit(task, job, separator, str(cache_dir), session, parallel,
+                                 key=f"render-{i}-{safe_name(Path(job.song).stem)[0][:40]}", pure=False): job
+                   for i, job in enumerate(todo)}
+        for future in as_completed(futures):
+            job = futures[future]
+            try:
+                rec = future.result()
+            except Exception as exc:  # the worker died every time, or the cluster failed the task
+                reason = death_reason(exc) or f"{type(exc).__name__}: {exc}"
+                log.warning("render of %s failed: %s", job.song, reason)
+                rec = {"song": job.song, "recipe": job.recipe, "output": job.out_dir, "status": "failed",
+                       "error": reason, "seconds": None}
+            records[(rec["song"], rec["recipe"])] = rec
+            _write_manifest(out, records)
+            state["done"] += 1
+            state["failed"] += rec["status"] == "failed"
+            if progress:
+                progress({**state, "event": "done", "record": rec})
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

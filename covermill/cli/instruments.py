@@ -69,7 +69,9 @@ def instruments_train(folder: Path, name: str, steps: int, device: str, config_n
 
     from ..instruments.ddsp.train import train_instrument
 
-    bar = Progress(TextColumn(f"[bold]{name}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+    from rich.markup import escape
+
+    bar = Progress(TextColumn(f"[bold]{escape(name)}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
                    TimeElapsedColumn(), TimeRemainingColumn(), disable=quiet)
     task = bar.add_task("train", total=steps, loss="-")
 

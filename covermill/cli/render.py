@@ -99,7 +99,9 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: s
 @click.option("-j", "--workers", default=2, show_default=True, type=click.IntRange(1, 256),
               help="Worker processes of the local Dask cluster.")
 @click.option("--memory-limit", default=None, help="Memory limit per worker, e.g. 4GB (default: share of RAM).")
-@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT", help="Use an existing Dask cluster.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Use an existing Dask cluster; its workers run code as you: use only one you trust "
+                   "(docs/security.md).")
 @click.option("--retry-failed", is_flag=True, help="Render again the songs that failed last time.")
 @click.option("--separator", default="auto", show_default=True, help="Stem separator backend (auto|dsp|demucs).")
 @cache_dir_option
@@ -113,6 +115,7 @@ def batch(folder: Path, recipe_names: tuple[str, ...], out_dir: Path, workers: i
           separate_first: bool | None, quiet: bool) -> None:
     """Render every song in FOLDER with every recipe; resumable (OUT/manifest.jsonl)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -134,19 +137,21 @@ def batch(folder: Path, recipe_names: tuple[str, ...], out_dir: Path, workers: i
         status = f"ok {ev['done'] - ev['failed']}  failed {ev['failed']}  remaining {ev['total'] - ev['done']}"
         bar.update(task, total=ev["total"], completed=ev["done"], status=status)
         if ev.get("event") == "done" and ev["record"]["status"] == "failed":
-            bar.console.print(f"[red]failed[/red] {ev['record']['error']}", markup=True, highlight=False)
+            bar.console.print(f"[red]failed[/red] {escape(str(ev['record']['error']))}", markup=True,
+                              highlight=False)
 
     with bar:
         summary = run_batch(folder, list(recipe_names), out_dir, workers=workers, memory_limit=memory_limit,
                             scheduler=scheduler, retry_failed=retry_failed, separator=separator,
                             cache_dir=cache_dir, session=session, progress=callback,
                             separate_first_pass=separate_first)
-    table = Table(title=f"{out_dir / 'manifest.jsonl'}")
+    table = Table(title=escape(f"{out_dir / 'manifest.jsonl'}"))
     for col in ("song", "recipe", "status", "seconds"):
         table.add_column(col)
     for rec in summary.records:
         style = "green" if rec["status"] == "ok" else "red"
-        table.add_row(Path(rec["song"]).name, Path(rec["recipe"]).stem, f"[{style}]{rec['status']}[/{style}]",
+        table.add_row(escape(Path(rec["song"]).name), escape(Path(rec["recipe"]).stem),
+                      f"[{style}]{rec['status']}[/{style}]",
                       f"{rec.get('seconds', 0):.1f}")
     Console(quiet=quiet).print(table)
     click.echo(f"{summary.ok} ok, {summary.failed} failed, {summary.skipped} already done or skipped "

@@ -116,7 +116,8 @@ def _resolve_extends(data: dict, path: Path, depth: int, seen: tuple[Path, ...])
         return data
     if depth >= MAX_EXTENDS_DEPTH:
         raise RecipeError(f"{path}: `extends` nests deeper than {MAX_EXTENDS_DEPTH} recipes; flatten it")
-    parent = str(parent)
+    if not isinstance(parent, str) or not parent.strip() or "\x00" in parent:
+        raise RecipeError(f"{path}: extends: {parent!r} is not a recipe name or a file name beside the recipe")
     if parent in builtin_names() and not parent.endswith((".yaml", ".yml")):
         parent_path = builtin_dir() / f"{parent}.yaml"
     else:
@@ -124,7 +125,11 @@ def _resolve_extends(data: dict, path: Path, depth: int, seen: tuple[Path, ...])
             parent_path = recipe_path(path.parent, parent, what="extends")
         except ParameterError as exc:
             raise RecipeError(f"{path}: {exc}") from None
-        if not parent_path.is_file():
+        try:
+            found = parent_path.is_file()
+        except OSError as exc:
+            raise RecipeError(f"{path}: extends {parent!r}: {exc.strerror}; name a recipe file beside it") from None
+        if not found:
             raise RecipeError(f"{path}: extends {parent!r}, which is neither a built-in recipe nor a file beside it")
     if parent_path.resolve() in seen:
         raise RecipeError(f"{path}: `extends` loops back to {parent_path}; remove the cycle")

@@ -50,7 +50,7 @@ def test_batch_goes_on_past_bad_songs_and_resumes(folder, tmp_path):
     assert by_name["dead.mp3"]["status"] == "failed" and "no such file" in by_name["dead.mp3"]["error"]
     ok_out = Path(by_name["a.wav"]["output"])
     assert ok_out == out / "a" / "fast" and (ok_out / "cover.wav").is_file()
-    assert (out / "album" / "b_b" / "fast" / "qa.json").is_file()
+    assert (out / "album" / "b b" / "fast" / "qa.json").is_file()
     assert events[-1]["done"] == 4 and events[-1]["failed"] == 2
     # rerun: nothing is redone, failures are skipped unless asked
     mtime = (ok_out / "cover.wav").stat().st_mtime_ns
@@ -61,8 +61,8 @@ def test_batch_goes_on_past_bad_songs_and_resumes(folder, tmp_path):
 
 
 def test_clean_stale_removes_half_written_files(tmp_path):
-    (tmp_path / "x" / ".cover.staging-abc" / "stems").mkdir(parents=True)
-    (tmp_path / "x" / ".cover.wav.abc.wav.part").write_bytes(b"half")
+    (tmp_path / "x" / ".cover.staging-ab_c1234" / "stems").mkdir(parents=True)
+    (tmp_path / "x" / ".cover.wav.abc_1234.wav.part").write_bytes(b"half")
     (tmp_path / "x" / "cover.wav").write_bytes(b"done")
     assert clean_stale(tmp_path) == 2
     assert [p.name for p in (tmp_path / "x").iterdir()] == ["cover.wav"]

@@ -25,6 +25,7 @@ import errno
 import logging
 import os
 import select
+import stat
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,9 +42,38 @@ _FORBIDDEN = {"\n": "a newline", "\r": "a carriage return", "\x00": "a NUL byte"
 
 
 def pipe_paths(uid: int | None = None) -> tuple[Path, Path]:
-    """The (to Audacity, from Audacity) FIFOs of mod-script-pipe for user ``uid`` on Linux."""
+    """The (to Audacity, from Audacity) FIFOs of mod-script-pipe for user ``uid`` on Linux.
+
+    Audacity fixes these names in ``/tmp``; :func:`check_pipe` makes sure a path there is
+    really the user's own FIFO before covermill opens it."""
     uid = os.getuid() if uid is None else uid
     return Path(f"/tmp/audacity_script_pipe.to.{uid}"), Path(f"/tmp/audacity_script_pipe.from.{uid}")
+
+
+def check_pipe(path: Path, uid: int | None = None) -> bool:
+    """``False`` if ``path`` does not exist; ``True`` if it is a FIFO owned by ``uid`` (default:
+    this user) that nobody else may write; :class:`AudacityError` for anything else (a file,
+    a link, another user's FIFO in the shared ``/tmp``: someone could read or forge replies)."""
+    uid = os.getuid() if uid is None else uid
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISFIFO(st.st_mode):
+        raise AudacityError(f"{path}: is not a FIFO (a file or link put there?); covermill will not use it. "
+                            "Remove it and start Audacity again")
+    if st.st_uid != uid or st.st_mode & 0o022:
+        raise AudacityError(f"{path}: belongs to user {st.st_uid} or is writable by others; covermill will not "
+                            "use it. Remove it and start Audacity again")
+    return True
+
+
+def _same_pipe(fd: int, path: Path, uid: int) -> None:
+    """What was opened is still the user's FIFO (nothing swapped it in after :func:`check_pipe`)."""
+    st = os.fstat(fd)
+    if not stat.S_ISFIFO(st.st_mode) or st.st_uid != uid:
+        os.close(fd)
+        raise AudacityError(f"{path}: changed while it was opened (not this user's FIFO); covermill will not use it")
 
 
 def quote(value: object) -> str:
@@ -111,7 +141,8 @@ class PipeClient:
 
     def __init__(self, *, timeout_s: float = 30.0, uid: int | None = None) -> None:
         self.timeout_s = timeout_s
-        self.to_path, self.from_path = pipe_paths(uid)
+        self.uid = os.getuid() if uid is None else uid
+        self.to_path, self.from_path = pipe_paths(self.uid)
         self._w: int | None = None
         self._r: int | None = None
 
@@ -125,8 +156,9 @@ class PipeClient:
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                self._w = os.open(self.to_path, os.O_WRONLY | os.O_NONBLOCK)
-                break
+                if check_pipe(self.to_path, self.uid):
+                    self._w = os.open(self.to_path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+                    break
             except OSError as exc:
                 if exc.errno not in (errno.ENXIO, errno.ENOENT):
                     raise AudacityError(f"cannot open {self.to_path}: {exc}") from None
@@ -136,8 +168,13 @@ class PipeClient:
                 raise AudacityError(f"no Audacity is listening on {self.to_path} after {timeout_s:g} s; start "
                                     "Audacity with mod-script-pipe enabled (Preferences > Modules)")
             time.sleep(0.05)
+        _same_pipe(self._w, self.to_path, self.uid)
         os.set_blocking(self._w, True)  # writes of one short line never block long; EPIPE if Audacity dies
-        self._r = os.open(self.from_path, os.O_RDONLY | os.O_NONBLOCK)
+        if not check_pipe(self.from_path, self.uid):
+            self.close()
+            raise AudacityError(f"{self.from_path}: missing while Audacity serves {self.to_path}; restart Audacity")
+        self._r = os.open(self.from_path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        _same_pipe(self._r, self.from_path, self.uid)
         # Commands sent before Audacity is ready are answered by a bare newline and dropped: ping until a
         # reply that carries our token comes back.
         n = 0

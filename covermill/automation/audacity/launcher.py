@@ -17,8 +17,11 @@ warm-up start when ``pluginregistry.cfg`` is missing and stops it once the regis
 written.
 
 mod-script-pipe's FIFOs are per user (``/tmp/audacity_script_pipe.{to,from}.<uid>``), so
-only one Audacity per user can be scripted at a time: a lock file serialises covermill
-processes, and starting refuses when another Audacity already answers (attach instead).
+only one Audacity per user can be scripted at a time: a lock file in a private folder
+(:func:`private_dir`, mode 0700) serialises covermill processes, and starting refuses when
+another Audacity already answers (attach instead). The FIFOs' names are Audacity's, in the
+shared ``/tmp``: covermill opens them only if they are FIFOs of this user that nobody else
+may write (:func:`~covermill.automation.audacity.client.check_pipe`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from datetime import datetime
@@ -38,7 +42,7 @@ from pathlib import Path
 import platformdirs
 
 from ...errors import AudacityError
-from .client import PipeClient, pipe_paths
+from .client import PipeClient, check_pipe, pipe_paths
 
 log = logging.getLogger(__name__)
 
@@ -312,12 +316,36 @@ def _warm_up(exe: str, profile: Path, *, module: Path, version, display: str | N
         _terminate(proc)
 
 
+def private_dir() -> Path:
+    """A folder only this user can enter, for covermill's Audacity lock: ``$XDG_RUNTIME_DIR/covermill``
+    (or the user cache folder's ``run/``), created ``0700``; refused if it is a link, another
+    user's, or open to others."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    base = Path(runtime) if runtime and Path(runtime).is_absolute() else Path(platformdirs.user_cache_dir("covermill"))
+    folder = base / ("covermill" if runtime else "run")
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = os.lstat(folder)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise AudacityError(f"{folder}: must be a folder of this user that nobody else can open (mode 0700); "
+                            "remove it or fix it with chmod 700")
+    return folder
+
+
 def _lock_path() -> Path:
-    return Path(f"/tmp/covermill-audacity.{os.getuid()}.lock")
+    return private_dir() / "audacity.lock"
 
 
 def _take_lock(timeout_s: float = 120.0):
-    fh = open(_lock_path(), "a")
+    path = _lock_path()
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise AudacityError(f"{path}: cannot open the Audacity lock ({exc.strerror}); remove it") from None
+    fh = os.fdopen(fd, "a")
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+        fh.close()
+        raise AudacityError(f"{path}: is not this user's lock file; remove it")
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -327,7 +355,7 @@ def _take_lock(timeout_s: float = 120.0):
             if time.monotonic() > deadline:
                 fh.close()
                 raise AudacityError(f"another covermill process has been using Audacity for {timeout_s:g} s "
-                                    f"(lock {_lock_path()}); try again later") from None
+                                    f"(lock {path}); try again later") from None
             time.sleep(0.2)
 
 
@@ -340,8 +368,10 @@ def _release_lock(fh) -> None:
 def _refuse_if_served() -> None:
     """An Audacity already reads the command pipe: a second one could not be scripted."""
     to_path, _ = pipe_paths()
+    if not check_pipe(to_path):
+        return
     try:
-        fd = os.open(to_path, os.O_WRONLY | os.O_NONBLOCK)
+        fd = os.open(to_path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError:
         return
     os.close(fd)

@@ -14,7 +14,9 @@ import math
 import os
 import shutil
 import sqlite3
+import struct
 import tempfile
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,11 +223,25 @@ def aup3_info(path: str | os.PathLike) -> list[dict]:
     The project document is Audacity's binary XML: element and attribute names are in
     the ``dict`` blob, values inline; names are stored as length-prefixed UTF-8 (3.2).
     """
-    with contextlib.closing(sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)) as db:
+    # the name is percent-encoded: `?`, `#` and `%` in it are never read as URI syntax
+    uri = "file:" + urllib.parse.quote(str(Path(path).resolve()), safe="/") + "?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
         row = db.execute("SELECT dict, doc FROM project WHERE id = 1").fetchone()
     if row is None:
         raise AudacityError(f"{path}: holds no saved project")
-    return _tracks_from_doc(bytes(row[0]), bytes(row[1]))
+    if not isinstance(row[0], bytes) or not isinstance(row[1], bytes):
+        raise AudacityError(f"{path}: is not a readable Audacity project (the project rows are not blobs)")
+    try:
+        return _tracks_from_doc(row[0], row[1])
+    except (struct.error, UnicodeDecodeError, AudacityError) as exc:
+        raise AudacityError(f"{path}: is not a readable Audacity project ({exc})") from None
+
+
+def _check_size(size: int, at: int, total: int) -> None:
+    """A record's length must be >= 0 and inside the document: the walk always moves forward
+    and ends (a crafted negative length made it loop forever)."""
+    if size < 0 or at + size > total:
+        raise AudacityError(f"record at byte {at} has length {size}, outside the {total}-byte document")
 
 
 def _tracks_from_doc(dict_blob: bytes, doc: bytes) -> list[dict]:
@@ -236,8 +252,6 @@ def _tracks_from_doc(dict_blob: bytes, doc: bytes) -> list[dict]:
     <chars>``, an int attribute ``0x04 <id u16> <i32>``; the attributes of a ``wavetrack``,
     ``labeltrack`` or ``waveclip`` follow its start tag.
     """
-    import struct
-
     if len(dict_blob) < 2 or dict_blob[0] != 0:
         raise AudacityError("unknown .aup3 project dictionary format")
     width = dict_blob[1]
@@ -271,6 +285,7 @@ def _tracks_from_doc(dict_blob: bytes, doc: bytes) -> list[dict]:
                 channels[-1]["clips"].append(element)
         elif kind == 0x03:
             ident, size = struct.unpack_from("<Hi", doc, i + 1)
+            _check_size(size, i, len(doc))
             if element is not None and names.get(ident) == "name" and "name" not in element:
                 element["name"] = doc[i + 7 : i + 7 + size].decode(encoding)
             i += 7 + size
@@ -285,6 +300,7 @@ def _tracks_from_doc(dict_blob: bytes, doc: bytes) -> list[dict]:
                 element["minimized"] = bool(value)
         elif kind in (0x0B, 0x0C):
             (size,) = struct.unpack_from("<i", doc, i + 1)
+            _check_size(size, i, len(doc))
             i += 5 + size
             continue
         elif kind == 0x0F:
