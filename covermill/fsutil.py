@@ -127,10 +127,14 @@ def recipe_path(root: str | os.PathLike | None, value: str, *, what: str,
     if ".." in Path(text).parts:
         raise ParameterError(f"{what} path {text!r} escapes its root folder {base.resolve()} ('..'); keep it "
                              f"inside that folder{hint}")
-    candidate = resolve_within(base, text)
-    if not candidate.exists() and search and len(Path(text).parts) == 1:
-        for folder in search:
-            found = folder / text
-            if found.is_file():
-                return found.resolve()
+    try:
+        candidate = resolve_within(base, text)
+        if not candidate.exists() and search and len(Path(text).parts) == 1:
+            for folder in search:
+                found = folder / text
+                if found.is_file():
+                    return found.resolve()
+    except OSError as exc:  # a name too long for the filesystem, ...
+        raise ParameterError(f"{what} path {text[:80]!r} is not a usable file name ({exc.strerror}); "
+                             "name a file beside the recipe") from None
     return candidate

@@ -58,6 +58,7 @@ def instruments_validate(files: tuple[Path, ...]) -> None:
 def instruments_train(folder: Path, name: str, steps: int, device: str, config_name: str, checkpoint_every: int,
                       instruments_dir: Path | None, quiet: bool) -> None:
     """Train a DDSP instrument on FOLDER of solo recordings (or separated stems); resumes if interrupted."""
+    from rich.markup import escape
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -68,8 +69,6 @@ def instruments_train(folder: Path, name: str, steps: int, device: str, config_n
     )
 
     from ..instruments.ddsp.train import train_instrument
-
-    from rich.markup import escape
 
     bar = Progress(TextColumn(f"[bold]{escape(name)}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
                    TimeElapsedColumn(), TimeRemainingColumn(), disable=quiet)

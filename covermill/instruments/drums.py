@@ -89,11 +89,11 @@ class DrumKitInstrument:
         self.name = f"drums:{kit}"
 
     def check(self) -> None:
-        from .midi import _fluidsynth
+        from .fluidsynth import fluidsynth_program
 
         kit_number(self.kit)
         check_soundfont(self.soundfont)
-        _fluidsynth()
+        fluidsynth_program()
 
     def play(self, notes, *, time_ratio: float = 1.0):
         import pretty_midi

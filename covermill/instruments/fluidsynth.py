@@ -1,0 +1,77 @@
+"""FluidSynth: the General MIDI soundfonts covermill plays MIDI with, and rendering a
+``pretty_midi.PrettyMIDI`` to audio with the ``fluidsynth`` command line (absolute paths after
+``--``, so no file name is read as an option; only the samples played are loaded)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..audio import resample
+from ..errors import BackendUnavailableError, ParameterError
+
+#: The General MIDI soundfonts tried in turn when none is given: MuseScore General (Debian
+#: ``musescore-general-soundfont``, an HQ .sf3 FluidSynth 2 reads), then FluidR3 GM
+#: (``fluid-soundfont-gm``). See docs/styles.md for why.
+SOUNDFONTS = (Path("/usr/share/sounds/sf3/MuseScore_General.sf3"), Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"))
+FLUIDR3 = SOUNDFONTS[1]
+
+
+def default_soundfont() -> Path:
+    """The first installed of :data:`SOUNDFONTS` (the last one when none is, for the error message)."""
+    return next((p for p in SOUNDFONTS if p.is_file()), SOUNDFONTS[-1])
+
+
+DEFAULT_SOUNDFONT = FLUIDR3  # kept for callers that name FluidR3 itself
+
+
+def fluidsynth_program() -> str:
+    exe = shutil.which("fluidsynth")
+    if exe is None:
+        raise BackendUnavailableError("MIDI re-voicing needs the fluidsynth program: apt-get install fluidsynth")
+    return exe
+
+
+def check_soundfont(soundfont: str | os.PathLike | None) -> Path:
+    """The soundfont path, checked to exist and to be a RIFF sfbk file."""
+    path = Path(soundfont) if soundfont is not None else default_soundfont()
+    if not path.is_file():
+        hint = ("install Debian's musescore-general-soundfont or fluid-soundfont-gm, or pass --soundfont FILE.sf2" if soundfont is None
+                else "check the path (--soundfont or the recipe's revoice.soundfont)")
+        raise BackendUnavailableError(f"soundfont {path} not found; {hint}")
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if head[:4] != b"RIFF" or head[8:12] != b"sfbk":
+        raise ParameterError(f"{path}: is not a SoundFont 2 file (.sf2, or .sf3 with compressed samples)")
+    return path
+
+
+def render_midi(midi, *, sr: int, soundfont: str | os.PathLike | None = None, gain: float = 0.6) -> np.ndarray:
+    """Render a ``pretty_midi.PrettyMIDI`` with FluidSynth: float32 ``(2, n)`` at ``sr``.
+
+    ``n`` covers the notes plus FluidSynth's release tails.
+    """
+    import soundfile as sf
+
+    path = check_soundfont(soundfont)
+    exe = fluidsynth_program()
+    with tempfile.TemporaryDirectory(prefix="covermill-midi-") as tmp:
+        mid, wav = Path(tmp) / "notes.mid", Path(tmp) / "notes.wav"
+        midi.write(str(mid))
+        cmd = [exe, "-ni", "-q", "-g", f"{gain:g}", "-r", str(sr), "-O", "float", "-T", "wav", "-F", str(wav),
+               "-o", "synth.reverb.active=0", "-o", "synth.chorus.active=0", "-o", "synth.cpu-cores=2",
+               "-o", "synth.dynamic-sample-loading=1",  # only the samples played are read (an .sf3 decodes them)
+               "--", str(path.absolute()), str(mid.absolute())]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+        if proc.returncode != 0 or not wav.is_file():
+            detail = (proc.stderr or proc.stdout).strip().splitlines()
+            raise BackendUnavailableError(f"fluidsynth failed ({detail[-1] if detail else proc.returncode}) "
+                                          f"rendering with {path}")
+        audio, file_sr = sf.read(str(wav), dtype="float32", always_2d=True)
+    audio = np.ascontiguousarray(audio.T)
+    return resample(audio, sr_in=file_sr, sr_out=sr) if file_sr != sr else audio
