@@ -28,7 +28,6 @@ from .. import stems
 from ..analysis.rhythm import estimate_tempo, prefetch
 from ..analysis.similarity import cover_similarity
 from ..audio import load_audio, save_audio
-from ..constants import MIN_DURATION_S
 from ..errors import ParameterError
 from ..recipes import Recipe, recipe_to_yaml
 from ..recipes.schema import PART_PREFIX
@@ -121,9 +120,7 @@ def _render(song: Path, recipe: Recipe, out_dir: Path, opts: RenderOptions, *, p
     stages = STAGES[:-1] + (("session",) if opts.session else ()) + STAGES[-1:]
     with Runner(stages, progress=progress, parallel=opts.parallel) as run, Staging(out) as staging:
         with run.stage("load"):
-            mix = load_audio(song, sr=sr)
-            if opts.excerpt is not None:
-                mix = _cut(mix, song=song, sr=sr, start_s=opts.excerpt[0], seconds=opts.excerpt[1])
+            mix = load_audio(song, sr=sr, excerpt=opts.excerpt)  # only the excerpt is decoded
         return _stages(run, staging, song, recipe, out, mix, opts, voiced=voiced, warnings=warnings,
                        get_audacity=get_audacity)
 
@@ -301,16 +298,6 @@ def _report_page(mix, cover, *, sr, qa, features, original_png, stems: list[str]
                          original_spectrogram=None if original_png is None else original_png.result(),
                          original_url="original.flac", cover_url="cover.wav",
                          stem_urls={name: f"cover_stems/{name}.wav" for name in stems}, leadsheet=sheet)
-
-
-def _cut(mix: np.ndarray, *, song: Path, sr: int, start_s: float, seconds: float) -> np.ndarray:
-    duration = mix.shape[1] / sr
-    if start_s >= duration:
-        raise ParameterError(f"{song}: excerpt starts at {start_s:g} s but the song is {duration:.1f} s long")
-    part = mix[:, int(start_s * sr) : int((start_s + seconds) * sr)]
-    if part.shape[1] < MIN_DURATION_S * sr:
-        raise ParameterError(f"{song}: the excerpt is {part.shape[1] / sr:.2f} s; make it at least {MIN_DURATION_S:g} s")
-    return np.ascontiguousarray(part)
 
 
 def _write_audio(staging: Staging, *, cover, parts, recipe, sr, notes) -> None:
