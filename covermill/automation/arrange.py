@@ -72,7 +72,7 @@ def check_parts(recipe: Recipe, *, styles_dir=None) -> None:
 
 
 def make_parts(recipe: Recipe, sheet: LeadSheet, *, sr: int, n_out: int, soundfont: str | Path | None = None,
-               styles_dir=None) -> Parts:
+               styles_dir=None, reuse=None) -> Parts:
     """Generate and play the recipe's parts over ``sheet`` (already at the cover's tempo and key)."""
     from ..instruments.parts import generate_part, part_midi, render_part
 
@@ -90,10 +90,19 @@ def make_parts(recipe: Recipe, sheet: LeadSheet, *, sr: int, n_out: int, soundfo
         out.midi[track] = part_midi(result, bpm=bpm or 120.0)
         results[track] = result
 
-    def play(track: str) -> np.ndarray:
+    def fresh(track: str) -> np.ndarray:
         if not results[track].midi.notes:
             return np.zeros((2, n_out), np.float32)
         return render_part(results[track], sr=sr, soundfont=soundfont, duration_s=n_out / sr)[:, :n_out]
+
+    def play(track: str) -> np.ndarray:
+        if reuse is None:
+            return fresh(track)
+        from .reuse import MIX_FIELDS, settings_key
+
+        part = recipe.parts[track[len(PART_PREFIX):]]
+        key = (settings_key(part, drop=MIX_FIELDS), sheet.to_json(), n_out, sr, str(soundfont))
+        return reuse.get("part", key, lambda: fresh(track))
 
     with ThreadPoolExecutor(max(1, len(results))) as pool:  # one FluidSynth process per part, side by side
         for track, audio in zip(results, pool.map(play, results), strict=True):

@@ -25,7 +25,10 @@ class RenderOptions:
     only that part of the song; ``stretcher`` the Rubber Band binding; ``soundfont`` replaces
     the recipe's and the default soundfont (a command-line path: it may point anywhere);
     ``instruments_dir`` the instruments folder; ``session`` also saves ``session.aup3``;
-    ``mixer`` ``pedalboard`` or ``audacity``; ``parallel`` runs independent stages side by side.
+    ``mixer`` ``pedalboard`` or ``audacity``; ``parallel`` runs independent stages side by side;
+    ``light`` skips the report page and the DAW project (``covermill preview``); ``reuse`` is a
+    :class:`~covermill.automation.reuse.Reuse` that hands results to the next render in this
+    process.
     """
 
     separator: str = "dsp"
@@ -40,6 +43,8 @@ class RenderOptions:
     session: bool = False
     mixer: str = "pedalboard"
     parallel: bool = True
+    light: bool = False
+    reuse: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.mixer not in MIXERS:

@@ -171,14 +171,15 @@ def _stages(run: Runner, staging: Staging, song: Path, recipe: Recipe, out: Path
     kept = {name: parts[name] for name in heard if recipe.stem(name).action == "keep"}
     stretch_job = None
     if opts.mixer != "audacity":
-        stretch_job = run.submit(stretch_each, kept, recipe=recipe, sr=sr, n_in=n, time_ratio=ratio,
+        stretch_job = run.submit(_stretch_each, opts.reuse, kept, recipe=recipe, sr=sr, n_in=n, time_ratio=ratio,
                                  semitones=semitones, stretcher=opts.stretcher, root=root)
     with run.stage("revoice"):
         cover_sheet_of = _Once(lambda: sheet_job.result().retimed(ratio, semitones))
         revoiced, notes, _, voice_warnings = revoice_all(
             voiced, parts, [name for name in heard if name in voiced], sr=sr, time_ratio=ratio, semitones=semitones,
             n_out=n_out, side_by_side=run.parallel, sheet=cover_sheet_of,
-            modes={name: recipe.stem(name).revoice.mode for name in voiced})
+            modes={name: recipe.stem(name).revoice.mode for name in voiced}, reuse=opts.reuse,
+            specs={name: recipe.stem(name).revoice.model_dump_json() for name in voiced})
         warnings.extend(voice_warnings)
     with run.stage("arrange"):
         sheet = sheet_job.result()
@@ -186,10 +187,10 @@ def _stages(run: Runner, staging: Staging, song: Path, recipe: Recipe, out: Path
         cover_sheet = cover_sheet_of()
         font = opts.soundfont if opts.soundfont is not None else recipe.soundfont_path(root)
         generated = (arrange.Parts() if silent else  # a silent song gets a silent cover, parts included
-                     arrange.make_parts(recipe, cover_sheet, sr=sr, n_out=n_out, soundfont=font))
+                     arrange.make_parts(recipe, cover_sheet, sr=sr, n_out=n_out, soundfont=font, reuse=opts.reuse))
         warnings.extend(generated.warnings)
         played = {**revoiced, **{name: generated.audio[name] for name in heard_parts if name in generated.audio}}
-    original_png = None if silent else run.submit(spectrogram_png, mix, sr=sr, title="original")
+    original_png = None if silent or opts.light else run.submit(spectrogram_png, mix, sr=sr, title="original")
     tracks: dict[str, np.ndarray] = {}
     for_session: dict[str, tuple[np.ndarray, Any]] = {}  # stem -> (at the cover tempo, centred, unity gain; spec)
     with run.stage("mix"):
@@ -270,16 +271,18 @@ def _stages(run: Runner, staging: Staging, song: Path, recipe: Recipe, out: Path
                            beats_per_bar=cover_sheet.beats_per_bar, label_tracks=leadsheet_label_tracks(cover_sheet),
                            app=get_audacity())
     with run.stage("write"):
-        page = run.submit(_report_page, mix, cover, sr=sr, qa=report.to_dict(final=False), features=feats,
-                          original_png=original_png, stems=list(tracks), sheet=cover_sheet)  # while audio is written
-        save_audio(staging / "original.flac", mix, sr=sr, subtype="PCM_24")  # for the report's A/B player
+        page = None if opts.light else run.submit(  # drawn while the audio is written
+            _report_page, mix, cover, sr=sr, qa=report.to_dict(final=False), features=feats,
+            original_png=original_png, stems=list(tracks), sheet=cover_sheet)
         _write_audio(staging, cover=cover, parts=parts, recipe=recipe, sr=sr, notes=notes)
-        report.outputs = {"cover": "cover.wav", "stems": {n: f"stems/{n}.wav" for n in parts},
-                          "recipe": "recipe.yaml", "report": "report.html", "original": "original.flac"}  # + lead sheet, MIDI, cover stems:
+        report.outputs = {"cover": "cover.wav", "stems": {n: f"stems/{n}.wav" for n in parts}, "recipe": "recipe.yaml"}
         report.outputs.update(_write_arrangement(staging, sheet=sheet, cover_sheet=cover_sheet, tracks=tracks,
-                                                 part_midi=generated.midi, notes=notes, sr=sr,
+                                                 part_midi=generated.midi, notes=notes, sr=sr, project=not opts.light,
                                                  title=f"{song.stem} ({recipe.name})", warnings=warnings))
-        (staging / "report.html").write_text(page.result(), encoding="utf-8")
+        if page is not None:  # the report plays the original beside the cover
+            save_audio(staging / "original.flac", mix, sr=sr, subtype="PCM_24")
+            (staging / "report.html").write_text(page.result(), encoding="utf-8")
+            report.outputs.update(report="report.html", original="original.flac")
     report.stages = dict(run.seconds)
     if opts.session:
         report.outputs["session"] = "session.aup3"
@@ -314,7 +317,7 @@ def _write_audio(staging: Staging, *, cover, parts, recipe, sr, notes) -> None:
 
 
 def _write_arrangement(staging: Staging, *, sheet, cover_sheet, tracks: dict[str, np.ndarray], part_midi: dict,
-                       notes: dict, sr: int, title: str, warnings: list[str]) -> dict[str, Any]:
+                       notes: dict, sr: int, title: str, warnings: list[str], project: bool = True) -> dict[str, Any]:
     """``leadsheet.json`` (the original's), ``midi/leadsheet.mid`` (the cover's: its tempo and key),
     ``midi/parts/<part>.mid``, ``cover_stems/<track>.wav`` (every part of the cover as heard in
     the mix, before the master: their sum through the master chain is ``cover.wav``) and
@@ -336,6 +339,7 @@ def _write_arrangement(staging: Staging, *, sheet, cover_sheet, tracks: dict[str
         for name, audio in tracks.items():
             save_audio(staging / "cover_stems" / f"{name}.wav", audio, sr=sr, subtype="FLOAT", clip="none")
         outputs["cover_stems"] = {name: f"cover_stems/{name}.wav" for name in tracks}
+    if tracks and project:
         project_warnings: list[str] = []
         write_project(staging / "cover.dawproject", staging=staging, sheet=cover_sheet, tracks=list(tracks),
                       part_midi=part_midi, notes=notes, sr=sr, title=title, warnings=project_warnings)
@@ -355,4 +359,17 @@ class _Once:
             if not self._done:
                 self._value, self._done = self._fn(), True
             return self._value
+
+
+def _stretch_each(reuse, kept: dict[str, np.ndarray], *, recipe: Recipe, **kw):
+    """:func:`stretch_each`, reused (``reuse``) when the kept stems, their mix settings, the tempo,
+    key and quality are those of an earlier render in this process."""
+    if reuse is None or not kept:
+        return stretch_each(kept, recipe=recipe, **kw)
+    from .reuse import settings_key
+
+    key = (tuple((name, reuse.audio_key(y), settings_key(recipe.stem(name))) for name, y in kept.items()),
+           settings_key(recipe.tempo), json.dumps({k: str(v) for k, v in kw.items()}, sort_keys=True),
+           tuple(settings_key(recipe.buses[b]) for b in sorted(recipe.buses)))
+    return reuse.get("stretch", key, lambda: stretch_each(kept, recipe=recipe, **kw))
 

@@ -74,7 +74,7 @@ def sheet_notes(name: str, mode: str, sheet: LeadSheet, voice) -> tuple[Note, ..
 def revoice_all(voiced: dict[str, instruments.Instrument], parts: dict[str, np.ndarray], names: list[str], *, sr: int,
                 time_ratio: float, semitones: float, n_out: int, side_by_side: bool,
                 modes: dict[str, str | None] | None = None, sheet: Callable[[], LeadSheet] | None = None,
-                ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, tuple[Note, ...]], list[str]]:
+                reuse=None, specs: dict[str, str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, tuple[Note, ...]], list[str]]:
     """Re-voice the stems ``names``: ``(audio per stem, MIDI per MIDI-played stem, notes per
     note-played stem, warnings)``.
 
@@ -82,12 +82,22 @@ def revoice_all(voiced: dict[str, instruments.Instrument], parts: dict[str, np.n
     lead sheet (``sheet()``, waited for only by them), the others follow their stem (expressive)
     or, through MIDI, its transcription. A stem with no notes to play is silence and a warning.
     Side by side, each stem gets a thread (up to the core count) at a lower priority than the
-    Rubber Band stretch."""
+    Rubber Band stretch. With ``reuse`` (:class:`~.reuse.Reuse`), a stem re-voiced before with
+    the same audio, settings (``specs``: its ``revoice`` as text), tempo, key and notes is reused."""
     modes = modes or {}
     distinct = len({id(voiced[name]) for name in names}) == len(names)  # instruments keep per-call state
     workers = min(len(names), os.cpu_count() or 1) if side_by_side and distinct else 1
 
     def one(name: str):
+        if reuse is None:
+            return fresh(name)
+        mode = modes.get(name)
+        notes = sheet_notes(name, mode, sheet(), voiced[name]) if mode in ("notes", "chords") and sheet else None
+        key = (reuse.audio_key(parts[name]), (specs or {}).get(name, ""), float(time_ratio), float(semitones), sr,
+               mode, hash(notes))
+        return reuse.get("revoice", key, lambda: fresh(name))
+
+    def fresh(name: str):
         mode = modes.get(name)
         notes = sheet_notes(name, mode, sheet(), voiced[name]) if mode in ("notes", "chords") and sheet else None
         try:

@@ -159,3 +159,48 @@ def batch(folder: Path, recipe_names: tuple[str, ...], out_dir: Path, workers: i
     click.echo(f"index: {out_dir / 'index.html'}")
     if summary.failed:
         sys.exit(1)
+
+
+@main.command()
+@click.argument("song", type=click.Path(path_type=Path))
+@click.option("-r", "--recipe", "recipe_file", required=True, type=click.Path(path_type=Path),
+              help="The recipe .yaml file you are editing: every save re-renders.")
+@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Output folder (default: preview/ beside the recipe).")
+@click.option("--excerpt", metavar="START:SECONDS", default="0:20", show_default=True,
+              help="The part of the song to render.")
+@click.option("--quality", type=click.Choice(["draft", "high"]), default="draft", show_default=True,
+              help="Rubber Band engine for the kept stems: draft (R2, fast) or high (R3, as `render`).")
+@click.option("--play", is_flag=True, help="Play each new render (pedalboard AudioStream; off without an audio device).")
+@click.option("--once", is_flag=True, help="Render once and exit (no watching).")
+@separator_options
+@cache_dir_option
+@instruments_dir_option
+def preview(song: Path, recipe_file: Path, out_dir: Path | None, excerpt: str, quality: str, play: bool, once: bool,
+            separator: str, model: str, model_dir: Path | None, device: str, cache_dir: Path | None,
+            instruments_dir: Path | None) -> None:
+    """Re-render an excerpt of SONG each time the recipe file is saved (Ctrl-C to stop)."""
+    from ..automation.options import RenderOptions
+    from ..automation.preview import preview as run
+    from ..stems.cache import default_cache_dir
+
+    out = out_dir or recipe_file.parent / "preview"
+    opts = RenderOptions(separator=separator, separator_params=separator_params(separator, model, model_dir, device),
+                         cache_dir=cache_dir or default_cache_dir(), instruments_dir=instruments_dir)
+
+    def show(ev) -> None:
+        if ev.kind == "render":
+            s = ev.summary
+            line = (f"{ev.seconds:5.1f} s  {ev.cover}  {s['lufs']} LUFS, Qmax {s['qmax']}, "
+                    f"{s['genre']} (P target {s['p_target']})")
+            click.echo(line + (f"  changed: {'; '.join(ev.changes)}" if ev.changes else ""))
+        else:
+            click.echo(f"{ev.kind}: {ev.message}", err=True)
+
+    if not once:
+        click.echo(f"watching {recipe_file}: save it to re-render {excerpt} s of {song} into {out} (Ctrl-C stops)")
+    try:
+        run(song, recipe_file, out, options=opts, excerpt=parse_excerpt(excerpt), quality=quality, play=play,
+            once=once, on_event=show)
+    except KeyboardInterrupt:
+        click.echo("preview stopped")
