@@ -29,6 +29,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import logging  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -117,7 +118,10 @@ def evaluate_cover(path: Path, truth: LeadSheet, name: str, work: Path, cache: P
     target = genre.get("model_class")
     row["top1"] = float(genre.get("cover_top") == target) if target else float("nan")
     row["target"] = target or "-"
-    row["qmax"] = float(qa.get("cover", {}).get("qmax", float("nan")))
+    check = qa.get("cover") or {}
+    judged = check.get("is_cover") is not None  # None: too short to judge
+    row["qmax"] = float(check["qmax"]) if judged and check.get("qmax") is not None else float("nan")
+    row["is_cover"] = float(bool(check["is_cover"])) if judged else float("nan")
     sep = float(qa.get("stages", {}).get("separate", 0.0))
     row["render_s"], row["separate_s"] = wall, sep
     row["out_of_scale"] = parts_out_of_scale(out, recipe, truth.retimed(ratio, semitones))
@@ -145,7 +149,7 @@ def mean_rows(rows: list[dict]) -> dict:
 def recipe_table(results: dict[str, dict[str, dict]], names: list[str], songs: list[str]) -> list[str]:
     """One row per recipe (the original first): the mean over ``songs``."""
     head = ["recipe", "target", "PC precision", "PC recall", "melody heard", "chords majmin", "sevenths",
-            "downbeat F", "key", "P(target) before → after", "target top-1", "Qmax", "parts out of scale",
+            "downbeat F", "key", "P(target) before → after", "target top-1", "Qmax (verdict cover)", "parts out of scale",
             "render s"]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for name in [ORIGINAL, *names]:
@@ -161,7 +165,9 @@ def recipe_table(results: dict[str, dict[str, dict]], names: list[str], songs: l
         else:
             top = sum(int(r["top1"] == 1.0) for r in rows)
             cells = [f"`{name}`", m["target"], *(_fmt(m[c]) for c in (*PC, *SHEET)),
-                     f"{_fmt(m['p_before'])} → {_fmt(m['p_after'])}", f"{top}/{len(rows)}", _fmt(m["qmax"]),
+                     f"{_fmt(m['p_before'])} → {_fmt(m['p_after'])}", f"{top}/{len(rows)}",
+                     f"{_fmt(m['qmax'])} ({sum(int(r['is_cover'] == 1.0) for r in rows)}/"
+                     f"{sum(int(np.isfinite(r['is_cover'])) for r in rows)})",
                      _fmt(m["out_of_scale"], 3), _fmt(m["render_s"], 1)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -196,6 +202,7 @@ def main(argv=None) -> int:
     ap.add_argument("--write", type=Path, help="markdown file whose covers section is replaced")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
+    logging.getLogger("covermill").setLevel(logging.ERROR)
     names = [n for n in args.recipes.split(",") if n] or list(builtin_names())
     regular = list(gt.SONGS[: args.songs])
     special = [] if args.no_special else list(gt.SPECIAL)
