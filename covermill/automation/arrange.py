@@ -109,12 +109,3 @@ def make_parts(recipe: Recipe, sheet: LeadSheet, *, sr: int, n_out: int, soundfo
             out.audio[track] = audio
     return out
 
-
-def sheet_summary(sheet: LeadSheet) -> dict[str, Any]:
-    """The lead sheet's block in ``qa.json`` (the whole sheet is ``leadsheet.json``)."""
-    return {"key": sheet.key.label if sheet.key else None,
-            "bpm": round(sheet.bpm, 2) if math.isfinite(sheet.bpm) else None,
-            "beats_per_bar": sheet.beats_per_bar, "bars": len(sheet.downbeats_s),
-            "chords": len([c for c in sheet.chords if c.root is not None]),
-            "melody_notes": len(sheet.melody), "sections": len(sheet.sections), "warnings": list(sheet.warnings)}
-

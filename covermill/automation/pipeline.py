@@ -254,8 +254,7 @@ def _stages(run: Runner, staging: Staging, song: Path, recipe: Recipe, out: Path
             genre=qa_mod.genre_qa(genre_job.result() if checked else None, genre_after.result() if checked else None,
                                   recipe=recipe, warnings=warnings),
             cover=cover_check, stems={name: recipe.stem(name).action for name in parts}, warnings=warnings,
-            checks={"leadsheet": arrange.sheet_summary(sheet),
-                    **({"parts": {n: recipe.parts[n].style for n in recipe.parts}} if recipe.parts else {})},
+            checks=qa_mod.run_checks(qa_mod.QAContext(mix, cover, sr, recipe, sheet, cover_sheet, tracks)),
         )
 
     if opts.session:

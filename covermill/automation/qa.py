@@ -94,8 +94,49 @@ class QAReport:
         return out
 
 
-#: Registered QA checks: ``name -> fn(context: dict) -> block`` (see :class:`QAReport.checks`).
+#: Registered QA checks: ``name -> fn(context: QAContext) -> block | None``; the render stores each
+#: block under the check's name in ``qa.json`` (see :class:`QAReport.checks`).
 CHECKS: Registry = Registry("QA check")
+
+
+@dataclass(frozen=True)
+class QAContext:
+    """What a QA check may look at: the original and the cover (float32 ``(2, n)`` at ``sr``), the
+    recipe, the song's lead sheet and the cover's (retimed), the cover's tracks before the master."""
+
+    original: np.ndarray
+    cover: np.ndarray
+    sr: int
+    recipe: Recipe
+    sheet: Any
+    cover_sheet: Any
+    tracks: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def run_checks(ctx: QAContext) -> dict[str, Any]:
+    """Every registered check's block (a check returning ``None`` adds nothing)."""
+    out = {}
+    for name in CHECKS.available():
+        block = CHECKS.factory(name)(ctx)
+        if block is not None:
+            out[name] = block
+    return out
+
+
+@CHECKS.register("leadsheet")
+def _leadsheet_check(ctx: QAContext) -> dict[str, Any]:
+    """The lead sheet's summary (the whole sheet is ``leadsheet.json``)."""
+    s = ctx.sheet
+    return {"key": s.key.label if s.key else None, "bpm": finite(s.bpm),
+            "beats_per_bar": s.beats_per_bar, "bars": len(s.downbeats_s),
+            "chords": len([c for c in s.chords if c.root is not None]),
+            "melody_notes": len(s.melody), "sections": len(s.sections), "warnings": list(s.warnings)}
+
+
+@CHECKS.register("parts")
+def _parts_check(ctx: QAContext) -> dict[str, Any] | None:
+    """The genre parts the recipe added (part -> style)."""
+    return {n: p.style for n, p in ctx.recipe.parts.items()} or None
 
 
 def original_features(mix: np.ndarray, *, sr: int) -> cover_qa.CoverFeatures:
