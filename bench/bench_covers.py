@@ -112,6 +112,7 @@ def evaluate_cover(path: Path, truth: LeadSheet, name: str, work: Path, cache: P
     est = LeadSheet.from_dict(json.loads((out / "leadsheet.json").read_text()))
     sheet = scoring.sheet_scores(truth, est)
     row.update({k: sheet[k] for k in SHEET})
+    row["key_est"] = est.key.label if est.key else "-"
     genre = qa.get("genre") or {}
     row["p_before"] = float(genre.get("target_prob_original", float("nan")))
     row["p_after"] = float(genre.get("target_prob_cover", float("nan")))
@@ -175,7 +176,7 @@ def recipe_table(results: dict[str, dict[str, dict]], names: list[str], songs: l
 
 def song_table(results: dict[str, dict[str, dict]], names: list[str], songs: list[str]) -> list[str]:
     """Per song: the original's PC scores and the lead sheet, then each recipe's precision/recall/melody."""
-    head = ["song", "original P/R/mel", "chords majmin / sevenths", "downbeat F", "key",
+    head = ["song", "original P/R/mel", "chords majmin / sevenths", "downbeat F", "key (est.)",
             *(f"`{n}` P/R/mel" for n in names)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in songs:
@@ -187,7 +188,8 @@ def song_table(results: dict[str, dict[str, dict]], names: list[str], songs: lis
             return "/".join(_fmt(row.get(c, float("nan"))) for c in PC) if row else "–"
 
         cells = [s, prm(orig), f"{_fmt(first.get('majmin', float('nan')))} / {_fmt(first.get('sevenths', float('nan')))}",
-                 _fmt(first.get("downbeat_f", float("nan"))), _fmt(first.get("key", float("nan"))),
+                 _fmt(first.get("downbeat_f", float("nan"))),
+                 f"{_fmt(first.get('key', float('nan')))} ({first.get('key_est', '-')})",
                  *(prm(r.get(n, {})) for n in names)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines

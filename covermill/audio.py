@@ -26,7 +26,7 @@ import soundfile as sf
 import soxr
 
 from .constants import MIN_DURATION_S, WORK_SR
-from .errors import AudioError, ParameterError
+from .errors import AudioError, OutputError, ParameterError
 from .fsutil import atomic_path
 
 log = logging.getLogger(__name__)
@@ -253,6 +253,19 @@ def load_audio(
 CLIP_POLICIES = ("clamp", "rescale", "none")
 
 
+def disk_full(exc: BaseException, folder: Path) -> bool:
+    """Did a write to ``folder`` fail because the disk (or the user's quota) is full?"""
+    import errno
+    import shutil
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    try:
+        return shutil.disk_usage(folder).free < (1 << 20)
+    except OSError:
+        return False
+
+
 def save_audio(
     path: str | os.PathLike,
     y: np.ndarray,
@@ -281,5 +294,10 @@ def save_audio(
         raise ParameterError(f"{path}: can only write .wav or .flac")
     subtype = subtype or "PCM_24"
     with atomic_path(path) as tmp:
-        sf.write(str(tmp), y.T, sr, format=fmt, subtype=subtype)
+        try:
+            sf.write(str(tmp), y.T, sr, format=fmt, subtype=subtype)
+        except (OSError, RuntimeError) as exc:  # libsndfile says only "System error." when the disk fills
+            if disk_full(exc, tmp.parent):
+                raise OutputError(f"{path}: disk full; free some space or write elsewhere") from None
+            raise
     return path

@@ -13,7 +13,6 @@ A failure leaves ``OUT`` as it was. "Disk full" is one line.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import shutil
@@ -50,10 +49,12 @@ def check_out_dir(out_dir: str | os.PathLike, *, inputs: tuple[str | os.PathLike
     return out
 
 
-def _disk_full(exc: BaseException) -> bool:
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+def _disk_full(exc: BaseException, folder: Path) -> bool:
+    from ..audio import disk_full
+
+    if isinstance(exc, OutputError) and "disk full" in str(exc):
         return True
-    return "No space left" in str(exc) or "disk full" in str(exc).lower()
+    return isinstance(exc, (OSError, RuntimeError)) and disk_full(exc, folder)
 
 
 class Staging:
@@ -68,8 +69,9 @@ class Staging:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        full = exc is not None and _disk_full(exc, self.path)  # before the staged files are removed
         shutil.rmtree(self.path, ignore_errors=True)
-        if exc is not None and _disk_full(exc):
+        if full:
             raise OutputError(f"{self.out}: disk full while writing the render; free some space or choose another "
                               "-o OUT (nothing in OUT was changed)") from None
         return False

@@ -39,3 +39,7 @@ def main(verbose: int) -> None:
 from . import analysis, instruments, recipes, render, stems  # noqa: E402,F401  (register the commands)
 
 __all__ = ["main"]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
