@@ -59,7 +59,7 @@ def test_memo_waits_for_a_result_being_computed_and_forgets_failures():
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from covermill.analysis.rhythm import _ContentMemo
+    from covermill.memo import ContentMemo as _ContentMemo
 
     memo = _ContentMemo(maxsize=2)
     started, release, calls = threading.Event(), threading.Event(), []

@@ -105,7 +105,7 @@ def test_batch_killed_midway_then_rerun_finishes(tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "covermill.cli", "batch", str(songs), "-r", str(recipe), "-o", str(out), "-j", "1", "-q"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 240
+    deadline = time.time() + 480  # a loaded machine starts the cluster slowly
     while time.time() < deadline and len(read_manifest(out)) < 1:
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)  # the whole batch, workers included
