@@ -142,7 +142,7 @@ def _stages(run: Runner, staging: Staging, song: Path, recipe: Recipe, out: Path
         sep = stems.resolve(opts.separator, **opts.separator_params)
         cache = StemCache(opts.cache_dir) if opts.cache_dir is not None else None
         parts, cache_hit = separate_cached(sep, mix, sr=sr, cache=cache)
-    sheet_job = run.submit(arrange.lead_sheet_of, mix, parts, sr=sr)  # beside the stretch and re-voicing
+    sheet_job = run.submit(arrange.lead_sheet_of, mix, parts, sr=sr, separator=sep.name)  # beside the stretch and re-voicing
 
     with run.stage("analyse"):
         source_bpm = float("nan") if tempo_job is None else tempo_job.result()
