@@ -154,3 +154,27 @@ def load_yaml_file(path: str | os.PathLike, error: type[Exception], what: str = 
         if isinstance(exc, _Limit):
             raise error(f"{path}:{line}: {problem}; simplify the file (limits: docs/security.md)") from None
         raise error(f"{path}:{line}: malformed YAML ({problem}); fix the syntax") from None
+
+
+def line_map(node: yaml.Node, *, digit_keys: bool = False) -> dict[tuple, int]:
+    """Map every key path in a composed YAML tree to its 1-based line (for ``file:line`` errors);
+    ``digit_keys`` reads keys such as ``3`` as ints (a style's meters)."""
+    out: dict[tuple, int] = {}
+
+    def walk(n: yaml.Node, path: tuple) -> None:
+        out.setdefault(path, n.start_mark.line + 1)
+        if isinstance(n, yaml.MappingNode):
+            for key_node, value_node in n.value:
+                key = key_node.value
+                if digit_keys and isinstance(key, str) and key.isdigit():
+                    key = int(key)
+                out[path + (key,)] = key_node.start_mark.line + 1
+                walk(value_node, path + (key,))
+        elif isinstance(n, yaml.SequenceNode):
+            for i, item in enumerate(n.value):
+                out[path + (i,)] = item.start_mark.line + 1
+                walk(item, path + (i,))
+
+    walk(node, ())
+    return out
+

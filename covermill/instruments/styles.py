@@ -40,10 +40,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ParameterError
+from ..yamlsafe import line_map, load_yaml_file
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 KINDS = ("drums", "bass", "comping")
@@ -244,21 +244,6 @@ class Style(_Strict):
 _SECTIONS: dict[str, type[BaseModel]] = {"humanize": Humanize, "sound": Sound, "options": Sound}
 
 
-def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
-    out = {} if out is None else out
-    out.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = int(key_node.value) if key_node.value.isdigit() else key_node.value
-            out[path + (key,)] = key_node.start_mark.line + 1
-            _line_map(value_node, path + (key,), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            out[path + (i,)] = item.start_mark.line + 1
-            _line_map(item, path + (i,), out)
-    return out
-
-
 def _format(path: Path, lines: dict[tuple, int], err: dict) -> str:
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (
         p.startswith("function-") or p[:1].isupper())))
@@ -292,29 +277,21 @@ def _format(path: Path, lines: dict[tuple, int], err: dict) -> str:
 def validate_style_file(path: str | os.PathLike, *, source: str = "user") -> Style:
     """Load and validate one style file; any problem is a :class:`ParameterError` ``file:line: problem``."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ParameterError(f"{path}: no such style file") from None
-    except (UnicodeDecodeError, IsADirectoryError):
-        raise ParameterError(f"{path}: is not a UTF-8 YAML style file") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ParameterError(f"{path}:{mark.line + 1 if mark else '?'}: malformed YAML ({problem}); fix the syntax") from None
+    if path.is_dir():
+        raise ParameterError(f"{path}: is a folder; pass a UTF-8 YAML style file")
+    if not path.exists():
+        raise ParameterError(f"{path}: no such style file")
+    data, node = load_yaml_file(path, ParameterError, "style file")  # the same limits as recipes
     if not isinstance(data, dict):
         raise ParameterError(f"{path}:1: a style file must be a mapping (name, kind, meters, ...)")
     if "source" in data:
-        raise ParameterError(f"{path}:{_line_map(node).get(('source',), 1)}: unknown key 'source' at the top level")
+        raise ParameterError(f"{path}:{line_map(node, digit_keys=True).get(('source',), 1)}: unknown key 'source' at the top level")
     try:
         style = Style.model_validate({**data, "source": source})
     except ValidationError as exc:
         errors = exc.errors()
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ParameterError(_format(path, _line_map(node), errors[0]) + more) from None
+        raise ParameterError(_format(path, line_map(node, digit_keys=True), errors[0]) + more) from None
     except ParameterError as exc:  # a kit or program the sound tables refuse
         raise ParameterError(f"{path}: {exc}") from None
     if style.name != path.stem:

@@ -32,11 +32,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import ParameterError
-from ..yamlsafe import load_yaml_file
+from ..yamlsafe import line_map, load_yaml_file
 
 log = logging.getLogger(__name__)
 
@@ -166,20 +165,6 @@ _SECTIONS = {"harmonics": Harmonics, "noise": Noise, "envelope": Envelope, "vibr
              "body": Resonance}
 
 
-def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
-    out = {} if out is None else out
-    out.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            out[path + (key_node.value,)] = key_node.start_mark.line + 1
-            _line_map(value_node, path + (key_node.value,), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            out[path + (i,)] = item.start_mark.line + 1
-            _line_map(item, path + (i,), out)
-    return out
-
-
 def _format(path: Path, lines: dict[tuple, int], err: dict) -> str:
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p.startswith("function-") or p[:1].isupper())))
     line = next((lines[loc[:i]] for i in range(len(loc), -1, -1) if loc[:i] in lines), None)
@@ -209,7 +194,7 @@ def load_timbre(path: str | Path) -> Timbre:
     except ValidationError as exc:
         errors = exc.errors()
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ParameterError(_format(path, _line_map(node), errors[0]) + more) from None
+        raise ParameterError(_format(path, line_map(node), errors[0]) + more) from None
     if spec.name != path.stem:
         raise ParameterError(f"{path}: name {spec.name!r} must match the file name {path.stem!r}")
     return spec.to_timbre()

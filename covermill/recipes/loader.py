@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import CovermillError, ParameterError, RecipeError
 from ..fsutil import recipe_path
-from ..yamlsafe import load_yaml_file
+from ..yamlsafe import line_map, load_yaml_file
 from .schema import Bus, Key, Master, Part, Recipe, Revoice, Stem, Tempo
 
 MAX_EXTENDS_DEPTH = 8
@@ -59,29 +59,13 @@ def recipe_root(name_or_path: str | os.PathLike) -> Path:
     return _locate(name_or_path).parent.resolve()
 
 
-def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
-    """Map every key path in a composed YAML tree to its 1-based line."""
-    out = {} if out is None else out
-    out.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            out[path + (key,)] = key_node.start_mark.line + 1
-            _line_map(value_node, path + (key,), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            out[path + (i,)] = item.start_mark.line + 1
-            _line_map(item, path + (i,), out)
-    return out
-
-
 def _parse(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
     data, node = load_yaml_file(path, RecipeError, "recipe")
     if data is None:
         raise RecipeError(f"{path}: is empty; a recipe needs at least `name:`")
     if not isinstance(data, dict):
         raise RecipeError(f"{path}:1: a recipe must be a mapping of keys (name, stems, tempo, ...), not {type(data).__name__}")
-    return data, (_line_map(node) if node is not None else {})
+    return data, (line_map(node) if node is not None else {})
 
 
 _VOICE_KEYS = ("instrument", "midi_program", "drum_kit")
