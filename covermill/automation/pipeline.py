@@ -212,7 +212,7 @@ def _stages(run: Runner, staging: Staging, song: Path, recipe: Recipe, out: Path
             spec = recipe.stem(name)
             source = played[name] if spec.action != "keep" else parts[name]
             centred = process_stem(source, sr=sr, spec=spec.model_copy(update={"pan": 0.0, "gain_db": 0.0}), root=root)
-            if spec.action != "revoice":
+            if spec.action == "keep":  # re-voiced stems and parts are already at the cover tempo
                 centred = stretch(centred, sr=sr, time_ratio=ratio, semitones=semitones, engine=opts.stretcher,
                                   high_quality=recipe.tempo.quality == "high")
             for_session[name] = (sum_stems([centred], length=n_out), spec)

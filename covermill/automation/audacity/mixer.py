@@ -33,6 +33,8 @@ def check_recipe(recipe) -> None:
                 for name, spec in recipe.stems.items() if spec.action != "mute" and spec.effects]
     problems += [f"stems.{name}.sends" for name, spec in recipe.stems.items() if spec.action != "mute" and spec.sends]
     problems += [f"buses.{name}" for name in recipe.buses]
+    problems += [f"parts.{name}.{what}" for name, part in recipe.parts.items() for what in ("effects", "sends")
+                 if getattr(part, what)]
     if problems:
         raise ParameterError(f"--mixer audacity cannot apply {'; '.join(problems)}; it can express: "
                              f"{', '.join(CAN_EXPRESS)}. Use the default mixer (pedalboard) for effects")
