@@ -163,14 +163,19 @@ def test_listen_section_plays_and_switches_in_headless_chromium(tmp_path):
              "x.addEventListener('error',()=>{bad.push(x.src);done();},{once:true});x.load();});});</script></body>")
     html_file = tmp_path / "report.html"
     html_file.write_text(text.replace("</body>", probe), encoding="utf-8")
-    cmd = [shutil.which("chromium"), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
-           "--enable-logging=stderr", "--v=0", "--autoplay-policy=no-user-gesture-required",
-           "--virtual-time-budget=10000", "--dump-dom", html_file.as_uri()]
-    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     import html as html_lib
     import json
 
-    title = re.search(r"<title>(.*?)</title>", dom.stdout, re.S)
+    # the players' metadata loads from disk in real time while the page runs on virtual time:
+    # a busy machine can need a longer budget, so the page is given up to three
+    for budget in (10000, 30000, 90000):
+        cmd = [shutil.which("chromium"), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / f'profile{budget}'}",
+               "--enable-logging=stderr", "--v=0", "--autoplay-policy=no-user-gesture-required",
+               f"--virtual-time-budget={budget}", "--dump-dom", html_file.as_uri()]
+        dom = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+        title = re.search(r"<title>(.*?)</title>", dom.stdout, re.S)
+        if title and title.group(1).startswith("{"):
+            break
     assert title and title.group(1).startswith("{"), (title and title.group(1), dom.stderr[-2000:])
     got = json.loads(html_lib.unescape(title.group(1)))
     assert got["n"] == 4 and got["bad"] == []  # every player's file exists and decodes
