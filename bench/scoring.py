@@ -149,6 +149,25 @@ def transcribe(audio: np.ndarray, *, sr: int) -> list[Note]:
     return [Note(float(n.start), float(n.end), int(n.pitch), int(n.velocity)) for n in bp_transcribe(audio, sr=sr)]
 
 
+def skyline(notes: Iterable[Note], *, lowest: int = 55, min_s: float = 0.05) -> list[Note]:
+    """A melody from polyphonic notes (predominant melody by the "skyline" rule): notes from
+    ``lowest`` up, a note dropped when a higher one covers more than half of it, overlaps cut so the
+    line is monophonic, pieces under ``min_s`` dropped."""
+    notes = sorted((n for n in notes if n.pitch >= lowest), key=lambda n: n.start_s)
+    kept = []
+    for n in notes:
+        covered = any(m.pitch > n.pitch and min(m.end_s, n.end_s) - max(m.start_s, n.start_s) > 0.5 * n.duration_s
+                      for m in notes if m is not n)
+        if not covered:
+            kept.append(n)
+    line: list[Note] = []
+    for n in kept:
+        if line and n.start_s < line[-1].end_s:
+            line[-1] = Note(line[-1].start_s, n.start_s, line[-1].pitch, line[-1].velocity)
+        line.append(n)
+    return [n for n in line if n.duration_s >= min_s]
+
+
 def audio_scores(audio: np.ndarray, *, sr: int, truth: LeadSheet, time_ratio: float = 1.0,
                  semitones: float = 0.0) -> dict[str, float]:
     """:func:`pitch_class_scores` of what basic-pitch hears in ``audio``."""

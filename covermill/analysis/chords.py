@@ -112,7 +112,7 @@ def estimate_key(chroma: np.ndarray, weights: np.ndarray | None = None,
         return None
     w = np.ones(x.shape[1]) if weights is None else np.asarray(weights, float)
     profile = (x * w[None]).sum(axis=1)
-    if profile.max() <= 0:
+    if profile.max() <= 0 or float(np.std(profile)) < 1e-9:  # nothing, or every pitch class alike
         return None
     scores = []
     for mode, kk in (("major", _KK_MAJOR), ("minor", _KK_MINOR)):

@@ -10,7 +10,7 @@ Methods (written into :attr:`LeadSheet.methods`): beats — librosa's dynamic-pr
 tracker with the refined period (:func:`~covermill.analysis.rhythm.track_beats`); meter and
 downbeats — accent contrast per beat phase (:mod:`.meter`); chords — Viterbi over chord
 templates on beat chroma, changes cheaper on bar lines (:mod:`.chords`); key —
-Krumhansl-Kessler profiles and the tonic chord's share; melody/bass — :func:`clean_melody`;
+Krumhansl-Kessler profiles and the decoded chords; melody/bass — :func:`clean_melody`;
 sections — 4-bar phrases labelled by repetition (:mod:`.sections`).
 """
 
@@ -113,7 +113,7 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
     duration = float(mono.size / ANALYSIS_SR)
     methods = {"beats": "librosa beat_track + period refined on onset autocorrelation (analysis.rhythm)",
                "meter": "accent contrast per beat phase: chord-change novelty, low-band onsets, bass onsets",
-               "key": "Krumhansl-Kessler profiles on beat chroma + tonic-chord share",
+               "key": "Krumhansl-Kessler profiles on beat chroma + chord evidence (tonic triad, diatonic roots, V7)",
                "chords": f"Viterbi over {len(QUALITIES)}x12 chord templates + N on beat CQT chroma",
                "melody": "clean_melody on the lead stem's f0" if lead_f0 is not None else "none (no lead f0)",
                "bass": "clean_melody on the bass stem's f0" if bass_f0 is not None else "chord roots",

@@ -292,3 +292,10 @@ def test_bass_f0_gives_the_bass_line(waltz):
     assert sheet.methods["bass"].startswith("clean_melody")
     assert [n.pitch for n in sheet.bass] == [n.pitch for n in truth.bass]
     assert sheet.beats_per_bar == 3
+
+
+def test_key_of_a_flat_chroma_is_none():
+    from covermill.analysis.chords import estimate_key
+
+    assert estimate_key(np.ones((12, 8))) is None
+    assert estimate_key(np.zeros((12, 0))) is None
