@@ -36,6 +36,7 @@ from ..audio import check_audio, resample
 from ..errors import BackendUnavailableError, ParameterError
 from ..gm import gm_program_names, program_number  # noqa: F401  (re-exported)
 from ..leadsheet import Note
+from . import notes as _notes
 from .fluidsynth import (  # noqa: F401  (re-exported)
     DEFAULT_SOUNDFONT,
     FLUIDR3,
@@ -45,7 +46,7 @@ from .fluidsynth import (  # noqa: F401  (re-exported)
     fluidsynth_program,
     render_midi,
 )
-from .notes import NoNotesError, Voicing, check_mode, check_notes, from_pretty, match_rms, monophonic, to_pretty
+from .notes import NoNotesError, Voicing, from_pretty, to_pretty
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +286,8 @@ class MidiInstrument:
         RMS matched to the stem's; the notes as played, at the cover's tempo and pitch; the MIDI).
 
         ``mode="expressive"`` (or ``notes=None``) transcribes the stem with basic-pitch and plays
-        every note, as :meth:`revoice`; ``"notes"`` plays only the top line (a lead). Given ``notes``
+        every note, as :meth:`revoice`; ``"notes"`` only those the stem's f0 confirms, as one line
+        (:func:`~covermill.instruments.notes.lead_line`). Given ``notes``
         (``"notes"`` or ``"chords"`` mode) are at the cover's tempo and key (the fraction of
         ``semitones`` a MIDI pitch cannot hold is a pitch bend) and are played instead of the
         transcription, with the feel (quantized to the stem's beats, retimed). No notes:
@@ -298,18 +300,21 @@ class MidiInstrument:
         y = check_audio(y, sr)
         if time_ratio <= 0:
             raise ParameterError(f"time_ratio={time_ratio} must be > 0")
-        check_mode(mode)
+        _notes.check_mode(mode)
         self.check()
         n_out = int(round(y.shape[1] / time_ratio))
         source = None
         if notes is None or mode == "expressive":
             notes = source = transcribe(y, sr=sr)
-            if mode == "notes":
-                notes = to_pretty(monophonic(from_pretty(notes)))
+            if mode == "notes":  # the notes the stem's own f0 confirms, not its bleed
+                from .features import extract_controls
+
+                controls = extract_controls(y, sr=sr)
+                notes = to_pretty(_notes.lead_line(from_pretty(notes), controls.f0_hz, controls.frame_rate))
             beats, play_ratio, play_semitones = beat_times, time_ratio, semitones
         else:
-            notes = check_notes(notes)
-            notes = to_pretty(monophonic(notes) if mode == "notes" else notes)
+            notes = _notes.check_notes(notes)
+            notes = to_pretty(_notes.monophonic(notes) if mode == "notes" else notes)
             beats = lambda y, sr: beat_times(y, sr=sr) / time_ratio  # noqa: E731  (the notes are in cover time)
             play_ratio, play_semitones = 1.0, semitones - round(semitones)
         if self.quantize > 0 or self.swing != 0.5:
@@ -326,7 +331,7 @@ class MidiInstrument:
         audio = render_midi(midi, sr=sr, soundfont=self.soundfont).mean(axis=0)
         out = np.zeros(n_out, np.float32)
         out[: min(n_out, len(audio))] = audio[:n_out]
-        return Voicing(match_rms(out, y)[None, :], played, midi), source
+        return Voicing(_notes.match_rms(out, y)[None, :], played, midi), source
 
     def revoice(self, y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float = 0.0) -> np.ndarray:
         """See :class:`~covermill.instruments.base.Instrument`: :meth:`render`'s audio. Output RMS matches

@@ -4,7 +4,8 @@
   pitch) and, for the MIDI and drum instruments, the ``pretty_midi.PrettyMIDI`` that FluidSynth
   played. Nothing is stored on the instrument, so one instrument can render several stems at once.
 * :func:`allocate_voices` splits notes into monophonic voices (a chord of 3 notes -> 3 voices);
-  :func:`monophonic` keeps the top line of overlapping notes (a lead played note by note).
+  :func:`monophonic` keeps one line of overlapping notes (by default the top line); :func:`lead_line`
+  keeps the transcribed notes of a lead that its own f0 confirms (so bleed is not played).
 * :func:`note_tracks` turns one voice's notes into audio-rate f0 and gate curves; :func:`expression_cents`
   is what a stem adds on top of the notes (vibrato, scoops) within +-50 cents.
 * :func:`stem_notes` transcribes a stem with basic-pitch (:func:`covermill.instruments.midi.transcribe`)
@@ -118,28 +119,50 @@ def allocate_voices(notes, *, max_voices: int | None = None) -> list[list[Note]]
     return voices
 
 
-def monophonic(notes) -> tuple[Note, ...]:
-    """The top line of ``notes``: where notes overlap, the higher one sounds and the other is cut
-    (or dropped if it is covered). Returns non-overlapping notes sorted by start."""
-    notes = sorted(check_notes(notes), key=lambda n: (n.start_s, -n.pitch))
-    out: list[Note] = []
-    for n in notes:
-        while out and out[-1].end_s > n.start_s:
-            last = out[-1]
-            if last.pitch >= n.pitch:  # the sounding note is higher: n starts when it ends
+def monophonic(notes, *, priority=None) -> tuple[Note, ...]:
+    """One line from ``notes``: where notes overlap, the one of higher ``priority`` (a function of
+    the note; default its pitch: the top line) sounds and the other is cut (or dropped if it is
+    covered). Returns non-overlapping notes sorted by start."""
+    key = (lambda n: n.pitch) if priority is None else priority
+    ranked = sorted(((key(n), n) for n in check_notes(notes)), key=lambda kn: kn[0], reverse=True)
+    ranked.sort(key=lambda kn: kn[1].start_s)  # stable: by start, the winner first at equal starts
+    out: list[tuple] = []  # (priority, note)
+    for k, n in ranked:
+        while out and out[-1][1].end_s > n.start_s:
+            k_last, last = out[-1]
+            if k_last >= k:  # the sounding note wins: n starts when it ends
                 if last.end_s >= n.end_s:
                     n = None
                     break
                 n = replace(n, start_s=last.end_s)
                 break
             if n.start_s - last.start_s < 1e-3:
-                out.pop()  # the same onset: the higher note wins
+                out.pop()  # the same onset: the winner replaces it
             else:
-                out[-1] = replace(last, end_s=n.start_s)
+                out[-1] = (k_last, replace(last, end_s=n.start_s))
                 break
         if n is not None:
-            out.append(n)
-    return tuple(out)
+            out.append((k, n))
+    return tuple(n for _, n in out)
+
+
+def lead_line(notes, f0_hz: np.ndarray, frame_rate: float, *, min_agreement: float = 0.3) -> tuple[Note, ...]:
+    """A lead's line from its transcribed ``notes`` and its f0 track (``f0_hz`` per frame at
+    ``frame_rate``, 0 = unvoiced, same time axis): a note is kept where the f0 agrees with its pitch
+    class (within 50 cents) on at least ``min_agreement`` of its frames (bleed from other stems
+    rarely does), and where kept notes overlap the better-confirmed one (then the louder) sounds."""
+    f0 = np.asarray(f0_hz, np.float64)
+    agreement = {}
+    for n in check_notes(notes):
+        a, b = int(np.floor(n.start_s * frame_rate)), int(np.ceil(n.end_s * frame_rate))
+        seg = f0[max(0, a) : max(0, min(len(f0), b))]
+        seg = seg[seg > 0]
+        if seg.size:
+            cents = (1200.0 * np.log2(seg / midi_hz(n.pitch)) + 600.0) % 1200.0 - 600.0
+            share = float(np.mean(np.abs(cents) <= 50.0)) * seg.size / max(1, b - a)
+            if share >= min_agreement:
+                agreement[n] = share
+    return monophonic(agreement, priority=lambda n: (round(agreement[n], 1), n.velocity, n.pitch))
 
 
 def note_tracks(notes, *, sr: int, n_samples: int, detune_semitones: float = 0.0,

@@ -29,6 +29,7 @@ from .notes import (
     check_mode,
     check_notes,
     expression_cents,
+    lead_line,
     match_rms,
     midi_hz,
     monophonic,
@@ -185,7 +186,8 @@ class ParametricInstrument:
         with the stem's loudness. ``notes`` are at the cover's tempo and key (see
         :func:`~covermill.instruments.notes.retime_notes`); the fraction of ``semitones`` that a MIDI
         pitch cannot hold detunes them. ``notes=None`` transcribes the stem
-        (:func:`~covermill.instruments.notes.stem_notes`; its top line in ``notes`` mode). Notes move
+        (:func:`~covermill.instruments.notes.stem_notes`; in ``notes`` mode only the notes its f0
+        confirms, :func:`~covermill.instruments.notes.lead_line`). Notes move
         by whole octaves into the timbre's range (all together). No notes: :class:`NoNotesError`
         carrying the silent voicing.
         """
@@ -196,9 +198,12 @@ class ParametricInstrument:
             return Voicing(self._expressive(y, sr=sr, time_ratio=time_ratio, semitones=semitones))
         n_out = int(round(y.shape[1] / time_ratio))
         controls = stem_controls(y, sr=sr, time_ratio=time_ratio, semitones=semitones, n_out=n_out,
-                                 f0=mode == "notes" and expression)
+                                 f0=mode == "notes" and (expression or notes is None))
+        detune = semitones - round(semitones)
         if notes is None:
             notes = retime_notes(stem_notes(y, sr=sr), time_ratio=time_ratio, semitones=semitones)
+            if mode == "notes":  # the notes the stem's own f0 confirms, not its bleed
+                notes = lead_line(notes, controls.f0_hz / 2.0 ** (detune / 12.0), controls.frame_rate)
         notes = check_notes(notes)
         if mode == "notes":
             notes = monophonic(notes)
@@ -207,7 +212,6 @@ class ParametricInstrument:
             raise NoNotesError("no notes to play (silent, noisy or purely percussive stem, or an empty note list); "
                                "keep or mute this stem, or re-voice it expressively",
                                Voicing(np.zeros((1, n_out), np.float32), (), None))
-        detune = semitones - round(semitones)
         if mode == "notes":
             out = self.play_notes(notes, sr=sr, n_samples=n_out, loudness=controls,
                                   expression=controls if expression else None, detune_semitones=detune)
@@ -287,26 +291,32 @@ class ParametricInstrument:
 
     @staticmethod
     def _note_loudness(voices, gates, loudness: Controls | None, *, sr: int) -> list[np.ndarray]:
-        """Audio-rate loudness (dB) of each voice: the controls' (floored 30 dB under the 95th
-        percentile inside all notes) or, without controls, -20 dB + 40 log10(velocity / 127)."""
+        """Audio-rate loudness (dB) of each voice, each note's level held from its start to the next
+        one's (through its release): without controls -20 dB + 40 log10(velocity / 127); with them,
+        the controls' loudness (floored 30 dB under its 95th percentile inside the notes) plus
+        40 log10(velocity / v90), v90 the notes' 90th-percentile velocity (at most +3 dB), so a
+        faint transcribed note stays faint."""
         n = len(gates[0]) if gates else 0
+        velocities = [note.velocity for notes in voices for note in notes]
         if loudness is None:
-            out = []
-            for notes in voices:
-                loud = np.full(n, -100.0, np.float32)
-                for note in notes:
-                    a, b = max(0, int(round(note.start_s * sr))), min(n, int(round(note.end_s * sr)))
-                    loud[a:b] = -20.0 + 40.0 * np.log10(max(1, note.velocity) / 127.0)
-                out.append(loud)
-            return out
-        frame_pos = np.arange(len(loudness)) / loudness.frame_rate * sr
-        loud = np.interp(np.arange(n, dtype=np.float64), frame_pos, loudness.loudness_db).astype(np.float32)
-        inside = np.zeros(n, bool)
-        for g in gates:
-            inside |= g > 0
-        if inside.any():
-            loud = np.maximum(loud, np.float32(np.percentile(loud[inside], 95) - 30.0))
-        return [loud] * len(gates)
+            base, ref = np.zeros(n, np.float32), 127.0
+        else:
+            frame_pos = np.arange(len(loudness)) / loudness.frame_rate * sr
+            base = np.interp(np.arange(n, dtype=np.float64), frame_pos, loudness.loudness_db).astype(np.float32)
+            inside = np.zeros(n, bool)
+            for g in gates:
+                inside |= g > 0
+            if inside.any():
+                base = np.maximum(base, np.float32(np.percentile(base[inside], 95) - 30.0))
+            ref = float(np.percentile(velocities, 90)) if velocities else 127.0
+        out = []
+        for notes in voices:
+            offset = np.zeros(n, np.float32)
+            for i, note in enumerate(notes):
+                a = 0 if i == 0 else max(0, int(round(note.start_s * sr)))
+                offset[a:] = min(3.0, 40.0 * np.log10(max(1, note.velocity) / ref))
+            out.append(base + offset - (20.0 if loudness is None else 0.0))
+        return out
 
 
 def stem_controls(y: np.ndarray, *, sr: int, time_ratio: float, semitones: float, n_out: int,

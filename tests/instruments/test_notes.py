@@ -19,6 +19,7 @@ from covermill.instruments.midi import DEFAULT_SOUNDFONT
 from covermill.instruments.notes import (
     allocate_voices,
     expression_cents,
+    lead_line,
     monophonic,
     retime_notes,
     stem_notes,
@@ -189,6 +190,18 @@ def test_voices_and_top_line():
     assert all(a.end_s <= b.start_s for v in voices for a, b in zip(v[:-1], v[1:], strict=False))
     assert [n.pitch for n in monophonic(notes)] == [67, 72, 62]
     assert [(n.start_s, n.end_s) for n in monophonic(notes)] == [(0, 0.5), (0.5, 1.5), (1.5, 2)]
+
+
+def test_lead_line_keeps_the_notes_the_stems_f0_confirms():
+    rate = 100.0
+    f0 = np.zeros(300)
+    f0[0:100], f0[100:200] = midi_hz(64), midi_hz(67) * 2  # the lead: E4, then G (an octave off: still G)
+    bleed = Note(0.0, 3.0, 76, 120)  # a loud, high note from another stem, over everything
+    notes = (Note(0.0, 1.0, 64, 60), Note(1.0, 2.0, 67, 60), Note(2.2, 2.8, 60, 90), bleed)
+    assert [n.pitch for n in monophonic(notes)] == [76]  # the top line would play the bleed only
+    assert [n.pitch for n in monophonic(notes, priority=lambda n: -n.pitch)] == [64, 67, 60]  # the bottom line
+    line = lead_line(notes, f0, rate)
+    assert [(n.pitch, n.start_s, n.end_s) for n in line] == [(64, 0.0, 1.0), (67, 1.0, 2.0)]
 
 
 def chroma_share(audio, chords, *, sr=SR):

@@ -29,6 +29,7 @@ from ..notes import (
     check_mode,
     check_notes,
     expression_cents,
+    lead_line,
     match_rms,
     midi_hz,
     monophonic,
@@ -136,8 +137,12 @@ class DDSPInstrument:
         cfg = self.config
         controls = self._controls(y, sr=sr, time_ratio=time_ratio)
         n_out = int(round(y.shape[1] / time_ratio))
+        detune = semitones - round(semitones)
+        stem_f0 = controls.f0_hz * 2.0 ** (semitones / 12.0)
         if notes is None:
             notes = retime_notes(stem_notes(y, sr=sr), time_ratio=time_ratio, semitones=semitones)
+            if mode == "notes":  # the notes the stem's own f0 confirms, not its bleed
+                notes = lead_line(notes, stem_f0 / 2.0 ** (detune / 12.0), controls.frame_rate)
         notes = check_notes(notes)
         notes = monophonic(notes) if mode == "notes" else notes
         if notes:
@@ -148,8 +153,6 @@ class DDSPInstrument:
             raise NoNotesError("no notes to play (silent, noisy or purely percussive stem, or an empty note list); "
                                "keep or mute this stem, or re-voice it expressively",
                                Voicing(np.zeros((1, n_out), np.float32), (), None))
-        detune = semitones - round(semitones)
-        stem_f0 = controls.f0_hz * 2.0 ** (semitones / 12.0)
         voices = [list(notes)] if mode == "notes" else allocate_voices(notes, max_voices=8)
         tracks = [note_tracks(v, sr=cfg.frame_rate, n_samples=len(controls), detune_semitones=detune) for v in voices]
         inside = np.zeros(len(controls), bool)
