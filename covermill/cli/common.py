@@ -92,3 +92,20 @@ def instruments_dir_option(f):
                         help="Instruments folder: YAML copies of parametric instruments (they win over built-ins) "
                              "and trained DDSP instruments (default $COVERMILL_INSTRUMENTS_DIR or the user data "
                              "dir).")(f)
+
+
+def validate_files(files, load, describe) -> None:
+    """``ok: FILE (what)`` or ``error: FILE:LINE: ...`` for each file; exit 1 if any is invalid."""
+    import sys
+
+    from ..errors import CovermillError
+
+    bad = 0
+    for f in files:
+        try:
+            click.echo(f"ok: {f} ({describe(load(f))})")
+        except CovermillError as exc:
+            click.echo(f"error: {exc}", err=True)
+            bad += 1
+    if bad:
+        sys.exit(1)

@@ -146,18 +146,7 @@ def styles_show(name: str, kind: str | None, styles_dir: Path | None) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def styles_validate(files: tuple[Path, ...]) -> None:
     """Check style YAML files; the first problem of each is reported as FILE:LINE; exit 1 if any is bad."""
-    import sys
-
-    from ..errors import CovermillError
     from ..instruments.styles import validate_style_file
+    from .common import validate_files
 
-    bad = 0
-    for path in files:
-        try:
-            style = validate_style_file(path)
-            click.echo(f"ok: {path} ({style.kind} {style.name})")
-        except CovermillError as exc:
-            click.echo(f"error: {exc}", err=True)
-            bad += 1
-    if bad:
-        sys.exit(1)
+    validate_files(files, validate_style_file, lambda style: f"{style.kind} {style.name}")

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
-from ..errors import CovermillError
 from . import main
 
 
@@ -40,17 +38,9 @@ def recipes_show(name: str) -> None:
 def recipes_validate(files: tuple[str, ...]) -> None:
     """Validate recipe files; exit 1 if any is invalid."""
     from ..recipes import load_recipe
+    from .common import validate_files
 
-    bad = 0
-    for f in files:
-        try:
-            recipe = load_recipe(f)
-            click.echo(f"ok: {f} ({recipe.name})")
-        except CovermillError as exc:
-            click.echo(f"error: {exc}", err=True)
-            bad += 1
-    if bad:
-        sys.exit(1)
+    validate_files(files, load_recipe, lambda recipe: recipe.name)
 
 
 @recipes.command("new")
