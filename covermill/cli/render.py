@@ -9,6 +9,7 @@ import click
 
 from . import main
 from .common import (
+    RegistryChoice,
     cache_dir_option,
     instruments_dir_option,
     parse_excerpt,
@@ -19,6 +20,17 @@ from .common import (
 )
 
 
+def _stretchers() -> tuple[str, ...]:
+    from ..automation.tempo import STRETCHERS
+
+    return STRETCHERS
+
+
+def _mixers() -> tuple[str, ...]:
+    from ..automation.options import MIXERS
+
+    return MIXERS
+
 @main.command()
 @click.argument("song", type=click.Path(path_type=Path))
 @click.option("-r", "--recipe", "recipe_name", default="pop_to_jazz", show_default=True,
@@ -28,7 +40,7 @@ from .common import (
 @separator_options
 @cache_dir_option
 @click.option("--no-cache", is_flag=True, help="Always separate; neither read nor write the stem cache.")
-@click.option("--stretcher", type=click.Choice(["pedalboard", "pyrubberband"]), default="pedalboard", show_default=True,
+@click.option("--stretcher", type=RegistryChoice(_stretchers), default="pedalboard", show_default=True,
               help="Rubber Band binding for tempo/key changes.")
 @click.option("--excerpt", metavar="START:SECONDS", help="Render only SECONDS of the song from START (s), e.g. 30:20.")
 @click.option("--draft", is_flag=True,
@@ -36,7 +48,7 @@ from .common import (
 @click.option("--soundfont", type=click.Path(path_type=Path), default=None,
               help="A .sf2 soundfont for MIDI re-voiced stems (replaces the recipe's and the default FluidR3 GM).")
 @instruments_dir_option
-@click.option("--mixer", type=click.Choice(["pedalboard", "audacity"]), default="pedalboard", show_default=True,
+@click.option("--mixer", type=RegistryChoice(_mixers), default="pedalboard", show_default=True,
               help="Mix the stems (gain, pan, tempo, key) with pedalboard + Rubber Band, or inside Audacity.")
 @click.option("--session", is_flag=True,
               help="Also save OUT/session.aup3, an Audacity project for review (needs Audacity; Xvfb if no display).")
