@@ -22,8 +22,9 @@ from ..audio import check_audio, resample
 from ..errors import ParameterError
 from ..gm import GM_DRUM_KITS, kit_number  # noqa: F401  (re-exported)
 from ..leadsheet import Note
-from .midi import NoNotesError, apply_feel, beat_times, check_soundfont, render_midi
-from .notes import Voicing, check_mode, from_pretty, match_rms
+from .fluidsynth import render_mono
+from .midi import NoNotesError, apply_feel, beat_times, check_soundfont
+from .notes import Voicing, check_mode, from_pretty, match_rms, revoice_keeping_state
 
 #: (name, GM note, band in Hz) for each voice.
 VOICES = (("kick", 36, (20.0, 100.0)), ("snare", 38, (150.0, 4000.0)), ("hihat", 42, (6000.0, 10500.0)))
@@ -130,9 +131,7 @@ class DrumKitInstrument:
         if not notes:
             raise NoNotesError("no drum hits found to re-voice (silent stem?); keep or mute this stem",
                                Voicing(np.zeros((1, n_out), np.float32), played, midi))
-        audio = render_midi(midi, sr=sr, soundfont=self.soundfont).mean(axis=0)
-        out = np.zeros(n_out, np.float32)
-        out[: min(n_out, len(audio))] = audio[:n_out]
+        out = render_mono(midi, sr=sr, n_samples=n_out, soundfont=self.soundfont)
         return Voicing(match_rms(out, y)[None, :], played, midi), source
 
     def revoice(self, y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float = 0.0) -> np.ndarray:
@@ -140,11 +139,4 @@ class DrumKitInstrument:
         their pitch): :meth:`render`'s audio. Leaves ``notes_`` (hits, source time) and ``midi_`` (as
         played) on the instrument for older callers. Raises
         :class:`~covermill.instruments.midi.NoNotesError` without hits."""
-        try:
-            voicing, self.notes_ = self._render(y, sr=sr, time_ratio=time_ratio)
-        except NoNotesError as exc:
-            self.notes_ = []
-            self.midi_ = exc.voicing.midi if exc.voicing is not None else None
-            raise
-        self.midi_ = voicing.midi
-        return voicing.audio
+        return revoice_keeping_state(self, lambda: self._render(y, sr=sr, time_ratio=time_ratio))

@@ -75,3 +75,12 @@ def render_midi(midi, *, sr: int, soundfont: str | os.PathLike | None = None, ga
         audio, file_sr = sf.read(str(wav), dtype="float32", always_2d=True)
     audio = np.ascontiguousarray(audio.T)
     return resample(audio, sr_in=file_sr, sr_out=sr) if file_sr != sr else audio
+
+
+def render_mono(midi, *, sr: int, n_samples: int, soundfont: str | os.PathLike | None = None) -> np.ndarray:
+    """:func:`render_midi` summed to mono and cut or padded to ``n_samples``: float32 ``(n_samples,)``."""
+    audio = render_midi(midi, sr=sr, soundfont=soundfont).mean(axis=0)
+    out = np.zeros(n_samples, np.float32)
+    out[: min(n_samples, len(audio))] = audio[:n_samples]
+    return out
+

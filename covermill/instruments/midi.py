@@ -45,6 +45,7 @@ from .fluidsynth import (  # noqa: F401  (re-exported)
     default_soundfont,
     fluidsynth_program,
     render_midi,
+    render_mono,
 )
 from .notes import NoNotesError, Voicing, from_pretty, to_pretty
 
@@ -328,9 +329,7 @@ class MidiInstrument:
             raise NoNotesError("no notes found to re-voice as MIDI (silent, noisy or purely percussive stem); "
                                "keep or mute this stem, or re-voice it with an instrument",
                                Voicing(np.zeros((1, n_out), np.float32), played, midi))
-        audio = render_midi(midi, sr=sr, soundfont=self.soundfont).mean(axis=0)
-        out = np.zeros(n_out, np.float32)
-        out[: min(n_out, len(audio))] = audio[:n_out]
+        out = render_mono(midi, sr=sr, n_samples=n_out, soundfont=self.soundfont)
         return Voicing(_notes.match_rms(out, y)[None, :], played, midi), source
 
     def revoice(self, y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float = 0.0) -> np.ndarray:
@@ -340,12 +339,6 @@ class MidiInstrument:
 
         Raises :class:`NoNotesError` when the stem has no notes (``midi_`` is then empty).
         """
-        try:
-            voicing, self.notes_ = self._render(y, sr=sr, time_ratio=time_ratio, semitones=semitones, notes=None,
-                                                mode="expressive")
-        except NoNotesError as exc:
-            self.notes_ = []
-            self.midi_ = exc.voicing.midi if exc.voicing is not None else None
-            raise
-        self.midi_ = voicing.midi
-        return voicing.audio
+        return _notes.revoice_keeping_state(self, lambda: self._render(y, sr=sr, time_ratio=time_ratio,
+                                                                        semitones=semitones, notes=None,
+                                                                        mode="expressive"))

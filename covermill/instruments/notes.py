@@ -252,3 +252,18 @@ def match_rms(out: np.ndarray, y: np.ndarray) -> np.ndarray:
     if rms_out > 1e-9:
         out *= rms_in / rms_out
     return out
+
+
+def revoice_keeping_state(instrument, render) -> np.ndarray:
+    """``render()``'s audio for the MIDI and drum instruments' ``revoice``: ``render`` returns
+    ``(Voicing, source notes)``; the notes (``notes_``) and the MIDI as played (``midi_``) are left
+    on ``instrument`` for older callers, also when :class:`NoNotesError` is raised."""
+    try:
+        voicing, instrument.notes_ = render()
+    except NoNotesError as exc:
+        instrument.notes_ = []
+        instrument.midi_ = exc.voicing.midi if exc.voicing is not None else None
+        raise
+    instrument.midi_ = voicing.midi
+    return voicing.audio
+
