@@ -295,7 +295,7 @@ def test_bass_f0_gives_the_bass_line(waltz):
 
 
 def test_key_of_a_flat_chroma_is_none():
-    from covermill.analysis.chords import estimate_key
+    from covermill.analysis.key import estimate_key
 
     assert estimate_key(np.ones((12, 8))) is None
     assert estimate_key(np.zeros((12, 0))) is None
