@@ -7,7 +7,10 @@
   Train a New Type of Key-Finding Algorithm", *Music Perception* 31(1); the pitch-class
   distributions of 490 pieces). They weight the tonic and fifth far above the other scale
   tones, which settles most dominant confusions (a key against the key a fifth above)
-  where the Krumhansl-Kessler probe-tone profiles did not;
+  where the Krumhansl-Kessler probe-tone profiles did not. A key and its relative minor or
+  major share a scale, so their profiles differ only in weighting: a key's term is the
+  better of the two correlations plus :data:`OWN_PROFILE` of the difference to its own,
+  and the chord terms below decide between the two tonics;
 - **tonic at phrase starts** — the share of phrase starts (the first bar and every
   ``phrase_bars``-th bar after it) that begin on the key's tonic triad: songs and their
   sections start on the tonic far more often than on its relative (``Am F C G`` is A minor,
@@ -32,7 +35,7 @@ import numpy as np
 from ..leadsheet import CHORD_INTERVALS, MODE_SCALES, Key
 from .chords import compress
 
-__all__ = ["estimate_key", "key_scores", "PROFILES", "WEIGHTS"]
+__all__ = ["estimate_key", "key_scores", "phrase_columns", "PROFILES", "WEIGHTS"]
 
 #: Albrecht-Shanahan key profiles (C major, C minor): pitch-class distributions of a corpus.
 PROFILES: dict[str, np.ndarray] = {
@@ -41,6 +44,10 @@ PROFILES: dict[str, np.ndarray] = {
 }
 #: Weight of each term of a key's score (see the module docstring).
 WEIGHTS: dict[str, float] = {"profile": 1.0, "tonic_start": 0.3, "dominant": 0.3, "cadence": 0.3, "fit": 0.3}
+
+#: Share of a key's profile term that is its own correlation; the rest is the better of its own and
+#: its relative's (they share a scale, and the profile tells their tonics apart only weakly).
+OWN_PROFILE = 0.25
 
 _TONIC_QUALITIES = {"major": ("maj", "maj7", "maj6"), "minor": ("min", "min7", "min6")}
 _DOMINANT_QUALITIES = ("maj", "7")
@@ -61,7 +68,8 @@ def _share(flags: Sequence[bool]) -> float:
 
 
 def key_scores(chroma: np.ndarray, weights: np.ndarray | None = None, chords: Sequence[ChordLabel] | None = None, *,
-               bar_starts: Sequence[int] | None = None, phrase_bars: int = 4) -> dict[tuple[int, str], dict[str, float]]:
+               bar_starts: Sequence[int] | None = None, phrase_starts: Sequence[int] | None = None,
+               phrase_bars: int = 4) -> dict[tuple[int, str], dict[str, float]]:
     """Every key's terms: ``{(tonic, mode): {"profile": r, "tonic_start": ..., ...}}``.
 
     Parameters are those of :func:`estimate_key`. Empty dict when the chroma has no pitch
@@ -79,19 +87,27 @@ def key_scores(chroma: np.ndarray, weights: np.ndarray | None = None, chords: Se
     has_bars = bar_starts is not None and len(bar_starts) > 0
     if has_bars:
         bars = [labels[i] for i in bar_starts if 0 <= i < len(labels)]
-        phrase_starts = [c for c in bars[::phrase_bars] if c is not None]
+        firsts = bars[::phrase_bars]
     else:  # no bars (free time): the chord changes stand in for them, the first chord starts the phrase
         bars = [c for i, c in enumerate(labels) if i == 0 or c != labels[i - 1]]
-        phrase_starts = [c for c in bars if c is not None][:1]
+        firsts = [c for c in bars if c is not None][:1]
+    if phrase_starts is not None:
+        firsts = [labels[i] for i in phrase_starts if 0 <= i < len(labels)]
+    firsts = [c for c in firsts if c is not None]
+    r = {(tonic, mode): float(np.corrcoef(profile, np.roll(prof, tonic))[0, 1])
+         for mode, prof in PROFILES.items() for tonic in range(12)}
     out: dict[tuple[int, str], dict[str, float]] = {}
-    for mode, prof in PROFILES.items():
+    for mode in PROFILES:
         for tonic in range(12):
-            terms = {"profile": float(np.corrcoef(profile, np.roll(prof, tonic))[0, 1])}
+            relative = ((tonic + 9) % 12, "minor") if mode == "major" else ((tonic + 3) % 12, "major")
+            # a key and its relative share a scale: the profile mostly tells which scale, the chords which tonic
+            own = r[(tonic, mode)]
+            terms = {"profile": OWN_PROFILE * own + (1.0 - OWN_PROFILE) * max(own, r[relative])}
             if voiced:
                 scale = {(tonic + i) % 12 for i in MODE_SCALES[mode]}
                 if mode == "minor":
                     scale.add((tonic + 11) % 12)  # the leading tone of harmonic minor (V, V7)
-                terms["tonic_start"] = _share([_is_tonic(c, tonic, mode) for c in phrase_starts])
+                terms["tonic_start"] = _share([_is_tonic(c, tonic, mode) for c in firsts])
                 terms["dominant"] = _share([_is_dominant(c, tonic) for c in voiced])
                 terms["cadence"] = _share([_is_dominant(a, tonic) and _is_tonic(b, tonic, mode)
                                            for a, b in zip(bars[:-1], bars[1:], strict=True)])
@@ -101,7 +117,8 @@ def key_scores(chroma: np.ndarray, weights: np.ndarray | None = None, chords: Se
 
 
 def estimate_key(chroma: np.ndarray, weights: np.ndarray | None = None, chords: Sequence[ChordLabel] | None = None, *,
-                 bar_starts: Sequence[int] | None = None, phrase_bars: int = 4) -> Key | None:
+                 bar_starts: Sequence[int] | None = None, phrase_starts: Sequence[int] | None = None,
+                 phrase_bars: int = 4) -> Key | None:
     """The key of beat chroma ``(12, n)``; ``None`` when there is no pitched content.
 
     Parameters
@@ -116,6 +133,9 @@ def estimate_key(chroma: np.ndarray, weights: np.ndarray | None = None, chords: 
         Columns on which a bar starts (the downbeats), in order. Phrases start on the first
         and every ``phrase_bars``-th bar. Without bars the chord changes stand in for bars
         and only the first chord counts as a phrase start.
+    phrase_starts : sequence of int or None
+        Columns on which a phrase starts (:func:`phrase_columns`), where the bars alone do not
+        tell (a lead-in before the first tracked bar); default every ``phrase_bars``-th bar start.
 
     Returns
     -------
@@ -127,10 +147,31 @@ def estimate_key(chroma: np.ndarray, weights: np.ndarray | None = None, chords: 
     >>> estimate_key(chroma, energy, chords, bar_starts=range(1, n, 4)).label  # doctest: +SKIP
     'A minor'
     """
-    terms = key_scores(chroma, weights, chords, bar_starts=bar_starts, phrase_bars=phrase_bars)
+    terms = key_scores(chroma, weights, chords, bar_starts=bar_starts, phrase_starts=phrase_starts,
+                       phrase_bars=phrase_bars)
     if not terms:
         return None
     ranked = sorted(((sum(WEIGHTS[name] * v for name, v in t.items()), k) for k, t in terms.items()), reverse=True)
     (best, (tonic, mode)), (second, _) = ranked[0], ranked[1]
     confidence = float(np.clip((best - second) * 5.0, 0.0, 1.0))
     return Key(tonic, mode, round(confidence, 3))
+
+
+def phrase_columns(col_starts_s: np.ndarray, downbeats_s: np.ndarray, *, onset_s: float, bar_s: float,
+                   phrase_bars: int = 4) -> list[int]:
+    """Columns on which a phrase starts: the music's first bar and every ``phrase_bars``-th bar after it.
+
+    The bars are the tracked ``downbeats_s``; whole bars of music between ``onset_s`` (where the
+    sound starts) and the first downbeat (a beat tracker often misses the first beats) count
+    too, so the phrase grid starts where the song does. ``col_starts_s`` are the columns' start
+    times (sorted); a phrase starts in the column holding its first downbeat.
+    """
+    downs = np.asarray(downbeats_s, float)
+    starts = np.asarray(col_starts_s, float)
+    if not len(downs) or not len(starts) or not bar_s > 0:
+        return []
+    before = max(0, int(round((downs[0] - onset_s) / bar_s)))  # bars of music before the first downbeat
+    times = [downs[0] - (before - v) * bar_s for v in range(0, before, phrase_bars)]
+    times += [float(downs[k]) for k in range(len(downs)) if (k + before) % phrase_bars == 0]
+    cols = np.searchsorted(starts, np.asarray(times) + 1e-6, side="right") - 1
+    return sorted({int(c) for c in np.clip(cols, 0, len(starts) - 1)})

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..leadsheet import Chord, LeadSheet
 from .chords import QUALITIES, compress, decode_chords
-from .key import estimate_key
+from .key import estimate_key, phrase_columns
 from .melody import bass_from_chords, clean_melody, subdivide
 from .meter import beat_is_steady, downbeats, harmonic_novelty
 from .rhythm import ANALYSIS_SR, HOP, analysis_mono, cqt_chroma, track_beats
@@ -154,7 +154,7 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
     first = decode_chords(col_chroma, energy)
 
     bpb, phase, downs = 4, 0, np.zeros(0)
-    bar_cols = None
+    bar_cols = phrase_cols = None
     labels = first
     if steady:
         # the bass line's onsets mark bars; its pitch classes would mislead the chords (fifths, walking lines)
@@ -170,6 +170,9 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
         bpb, phase, _ = downbeats(accents, weights={"novelty": 1.0, "change": 1.0, "low": 0.7, "bass": 0.7})
         downs = starts[phase::bpb]
         bar_cols = list(range(off + phase, off + len(starts), bpb))
+        loud = np.flatnonzero(rms > 0.05 * float(rms.max(initial=0.0)))
+        phrase_cols = phrase_columns(cstarts, downs, onset_s=float(loud[0]) / fps if len(loud) else 0.0,
+                                     bar_s=bpb * period)
         change_ok = np.ones(len(cstarts), bool)
         ok = np.zeros(len(starts), bool)
         ok[phase::bpb] = True
@@ -182,7 +185,7 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
         warnings.append("no chord")
     key = None
     if not all(x is None for x in labels):
-        key = estimate_key(col_chroma, weights=energy, chords=labels, bar_starts=bar_cols)
+        key = estimate_key(col_chroma, weights=energy, chords=labels, bar_starts=bar_cols, phrase_starts=phrase_cols)
 
     grid = subdivide(starts, 4) if steady else None
     melody = ()
