@@ -12,13 +12,14 @@
   better of the two correlations plus :data:`OWN_PROFILE` of the difference to its own,
   and the chord terms below decide between the two tonics;
 - **tonic at phrase starts** — the share of phrase starts (the first bar and every
-  ``phrase_bars``-th bar after it) that begin on the key's tonic triad: songs and their
+  ``phrase_bars``-th bar after it) that begin on the key's tonic chord (in major also a
+  dominant seventh: the I7 of a blues): songs and their
   sections start on the tonic far more often than on its relative (``Am F C G`` is A minor,
   ``C Am F G`` C major: same chords, same chroma);
 - **dominant** — the share of beats on the key's major V (or V7), and of bar changes that
   resolve V -> I: the dominant points at its tonic in major and (harmonic) minor alike;
-- **fit** — the share of beats whose chord lies in the key's scale (in minor, the natural
-  minor scale and the leading tone).
+- **fit** — the share of beats whose chord's triad lies in the key's scale (in minor, the
+  natural minor scale and the leading tone); a seventh may lie outside (a blues' I7 and IV7).
 
 The chord terms weigh 0.3 each against the profile's 1.0; without chords (or without bars)
 the terms that need them are left out. Key profiles are plain published numbers, so no
@@ -49,7 +50,8 @@ WEIGHTS: dict[str, float] = {"profile": 1.0, "tonic_start": 0.3, "dominant": 0.3
 #: its relative's (they share a scale, and the profile tells their tonics apart only weakly).
 OWN_PROFILE = 0.25
 
-_TONIC_QUALITIES = {"major": ("maj", "maj7", "maj6"), "minor": ("min", "min7", "min6")}
+#: Chords that can be the tonic: in major also the dominant seventh (the I7 of a blues).
+_TONIC_QUALITIES = {"major": ("maj", "maj7", "maj6", "7"), "minor": ("min", "min7", "min6")}
 _DOMINANT_QUALITIES = ("maj", "7")
 
 ChordLabel = tuple[int, str] | None
@@ -111,7 +113,8 @@ def key_scores(chroma: np.ndarray, weights: np.ndarray | None = None, chords: Se
                 terms["dominant"] = _share([_is_dominant(c, tonic) for c in voiced])
                 terms["cadence"] = _share([_is_dominant(a, tonic) and _is_tonic(b, tonic, mode)
                                            for a, b in zip(bars[:-1], bars[1:], strict=True)])
-                terms["fit"] = _share([all((c[0] + i) % 12 in scale for i in CHORD_INTERVALS[c[1]]) for c in voiced])
+                # the triad must fit; a seventh may colour it (the b7 of a blues I7 and IV7)
+                terms["fit"] = _share([all((c[0] + i) % 12 in scale for i in CHORD_INTERVALS[c[1]][:3]) for c in voiced])
             out[(tonic, mode)] = terms
     return out
 

@@ -53,6 +53,25 @@ def test_a_dominant_heavy_major_song_is_not_taken_for_the_key_of_its_dominant():
     assert key_of(["Bb", "F", "Gm", "F", "Eb", "F", "Bb", "F"], beats_per_bar=3) == "Bb major"
 
 
+def test_a_blues_i7_and_iv7_fit_the_scale_and_i7_can_be_the_tonic():
+    blues = ["Bb7", "Eb7", "Bb7", "Bb7", "Eb7", "Eb7", "Bb7", "Bb7", "F7", "Eb7", "Bb7", "F7"]
+    chroma, labels, bar_starts = chord_chroma(blues)
+    bb = key_scores(chroma, chords=labels, bar_starts=bar_starts)[(10, "major")]
+    assert bb["fit"] == 1.0  # the b7 of Bb7 and Eb7 colours a triad of the scale
+    assert bb["tonic_start"] == pytest.approx(1 / 3)  # phrases start on Bb7, Eb7, F7
+
+
+def test_the_demo_blues_is_in_b_flat_from_its_first_20_seconds():
+    # Let's Go Fishin' (examples/): a shuffle on Bb7 Eb7 F7, whose Bb7 also reads as the V7 of Eb
+    from pathlib import Path
+
+    from covermill.analysis.leadsheet import lead_sheet
+    from covermill.audio import load_audio
+
+    y = load_audio(Path(__file__).resolve().parents[2] / "examples" / "lets_go_fishin.ogg")
+    assert lead_sheet(y[:, : 20 * 44100], sr=44100).key.label == "Bb major"
+
+
 def test_harmonic_minor_dominant_points_at_the_minor_tonic():
     # i iv V7 i: the A7 (C#) rules out F major, the relative major
     assert key_of(["Dm", "Gm", "A7", "Dm"] * 2) == "D minor"
