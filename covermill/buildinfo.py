@@ -36,8 +36,13 @@ def _from_git(root: Path) -> str | None:
         from setuptools_scm import get_version
     except ImportError:  # a build-time tool; without it the generated file answers
         return None
-    try:
-        return str(get_version(root=str(root), fallback_version=None))
+    try:  # the settings the build uses (pyproject.toml), so both give the same version
+        import tomllib
+
+        with open(root / "pyproject.toml", "rb") as f:
+            config = tomllib.load(f).get("tool", {}).get("setuptools_scm", {})
+        config = {k: v for k, v in config.items() if k not in ("version_file", "write_to")}
+        return str(get_version(root=str(root), **config))
     except Exception:  # no git program, a broken repository, ...: the generated file answers
         return None
 
