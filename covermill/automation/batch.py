@@ -357,7 +357,9 @@ def _render_all(todo: list[Job], records: dict, state: dict, out: Path, *, worke
     parallel = render_threads if render_threads is not None else (
         scheduler is None and workers < (os.cpu_count() or 1))
     try:
-        build = admit_workers(client)  # every worker runs this covermill build, or the batch is refused
+        # every worker of a cluster runs this covermill build, or the batch is refused (a private local
+        # cluster runs this very installation)
+        build = admit_workers(client) if scheduler else None
         starts = RenderStarts(client)
         futures = {client.submit(run_checked, task, build, job, separator, str(cache_dir), session, parallel,
                                  key=f"render-{i}-{safe_name(Path(job.song).stem)[0][:40]}", pure=False): job

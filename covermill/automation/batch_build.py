@@ -62,10 +62,10 @@ def admit_workers(client, build: str | None = None) -> str:
     return build
 
 
-def run_checked(task: Callable[..., dict[str, Any]], build: str, job, *args: Any) -> dict[str, Any]:
-    """Run ``task(job, *args)`` if this worker runs covermill ``build``; else a failed record
-    whose error is the one-line refusal."""
-    mine = worker_build()
+def run_checked(task: Callable[..., dict[str, Any]], build: str | None, job, *args: Any) -> dict[str, Any]:
+    """Run ``task(job, *args)`` if this worker runs covermill ``build`` (``None``: any); else a
+    failed record whose error is the one-line refusal."""
+    mine = worker_build() if build is not None else None
     try:
         from distributed import get_worker
 

@@ -44,7 +44,7 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-from . import analysis, instruments, recipes, render, stems  # noqa: E402,F401  (register the commands)
+from . import analysis, instruments, models, recipes, render, stems  # noqa: E402,F401  (register the commands)
 
 __all__ = ["main"]
 

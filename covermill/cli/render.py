@@ -11,6 +11,7 @@ from . import main
 from .common import (
     RegistryChoice,
     cache_dir_option,
+    fetch_models_option,
     instruments_dir_option,
     parse_excerpt,
     progress_bar,
@@ -116,6 +117,7 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: s
                    "(docs/security.md).")
 @click.option("--retry-failed", is_flag=True, help="Render again the songs that failed last time.")
 @click.option("--separator", default="auto", show_default=True, help="Stem separator backend (auto|dsp|demucs).")
+@fetch_models_option
 @cache_dir_option
 @click.option("--session", is_flag=True, help="Also save an Audacity review session per render (one at a time).")
 @click.option("--separate-first/--no-separate-first", default=None,

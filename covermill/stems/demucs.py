@@ -1,6 +1,8 @@
 """Demucs 4 (Hybrid Transformer Demucs) from local checkpoints, through demucs's own API.
 
-Weights cannot be downloaded by covermill; they are looked up, in this order, in
+Weights are fetched only when the user allows it (``covermill models fetch``, or
+``--fetch-models`` / ``$COVERMILL_FETCH_MODELS=1`` on first use: :mod:`covermill.stems.models`);
+they are looked up, in this order, in
 
 1. ``model_dir`` (``--model-dir``), then ``$COVERMILL_MODEL_DIR``: a demucs *local repo*,
    i.e. a flat folder of ``<sig>-<sha256 prefix>.th`` checkpoints plus ``<name>.yaml`` bags
@@ -196,7 +198,16 @@ class DemucsSeparator:
             raise ModelLoadingError(f"--model-dir {self.model_dir}: no such folder")
         found = locate(self.model, self.model_dir)
         if found is None:
-            raise ModelLoadingError(missing_message(self.model, self.model_dir))
+            from .models import FETCH_ENV, default_dest, fetch, fetch_allowed
+
+            if not fetch_allowed():
+                raise ModelLoadingError(missing_message(self.model, self.model_dir) +
+                                        f"; or let covermill fetch it: --fetch-models / {FETCH_ENV}=1")
+            log.warning("fetching demucs model %s into %s", self.model, default_dest(self.model_dir))
+            fetch(self.model, dest=default_dest(self.model_dir))
+            found = locate(self.model, self.model_dir)
+            if found is None:  # fetched into a folder locate() does not search: cannot happen with default_dest
+                raise ModelLoadingError(missing_message(self.model, self.model_dir))
         folder, has_bag, files = found
         try:
             import torch  # noqa: F401
