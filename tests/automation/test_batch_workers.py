@@ -21,14 +21,12 @@ from conftest import REPO, song, write
 
 from covermill.automation.batch import plan, read_manifest, run_batch, run_job
 from covermill.automation.batch_build import run_checked
+from covermill.automation.cluster_config import scheduler_env, worker_command
 from covermill.buildinfo import version
 from covermill.errors import ParameterError
 
 FAST = "name: fast\nstems:\n  drums: {gain_db: -6}\n"
 DASK = Path(sys.executable).with_name("dask")
-# as docs/cluster.md starts a scheduler: 2 retries after a worker death, no queue on the workers
-SCHEDULER_ENV = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "2",
-                 "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}
 
 
 def _free_port() -> int:
@@ -38,13 +36,15 @@ def _free_port() -> int:
 
 
 class Cluster:
-    """A scheduler and its workers as separate processes; each worker in its own working folder."""
+    """A scheduler and its workers as separate processes, started as docs/cluster.md starts them (the
+    scheduler with :func:`scheduler_env`, each worker with :func:`worker_command`), each process in its
+    own working folder."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.address = f"tcp://127.0.0.1:{_free_port()}"
         self.procs: dict[str, subprocess.Popen] = {}
-        env = {**os.environ, "PYTHONPATH": str(REPO), **SCHEDULER_ENV}
+        env = {**os.environ, "PYTHONPATH": str(REPO), **scheduler_env()}
         self._start("scheduler", [str(DASK), "scheduler", "--host", "127.0.0.1", "--port",
                                   self.address.rsplit(":", 1)[1], "--no-dashboard"], env)
 
@@ -56,8 +56,8 @@ class Cluster:
 
     def worker(self, name: str, pythonpath: Path = REPO) -> None:
         env = {**os.environ, "PYTHONPATH": str(pythonpath)}
-        self._start(name, [str(DASK), "worker", self.address, "--name", name, "--nthreads", "1", "--no-nanny",
-                           "--no-dashboard"], env)
+        cmd = worker_command(self.address, name=name)  # what docs/cluster.md starts on each machine
+        self._start(name, [str(DASK), *cmd[1:], "--no-nanny"], env)
 
     def client(self, n_workers: int):
         from distributed import Client
