@@ -87,8 +87,10 @@ def _parse_files(text: str) -> dict[str, ModelFile]:
 def _bag_models(text: str, where: str) -> list[str]:
     import yaml
 
-    try:
-        data = yaml.load(text, Loader=yaml.SafeLoader)
+    from ..yamlsafe import parse_yaml
+
+    try:  # a downloaded file: SafeLoader within covermill's YAML limits
+        data, _ = parse_yaml(text)
         sigs = [str(s) for s in data["models"]]
     except (yaml.YAMLError, TypeError, KeyError) as exc:
         raise ModelLoadingError(f"{where}: not a demucs bag file ({type(exc).__name__}); expected YAML with a "
@@ -133,10 +135,19 @@ def _open(url: str, timeout_s: float):
     return f, getattr(f, "size", None)
 
 
-def _read_text(url: str, timeout_s: float) -> str:
+def _read_text(url: str, timeout_s: float, limit: int = 1_000_000) -> str:
+    """A small text file (a catalogue or a bag) from ``url``; refused beyond ``limit`` bytes."""
     stream, _ = _open(url, timeout_s)
     with stream:
-        return stream.read().decode("utf-8")
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise ModelLoadingError(f"{_host(url)}: {url.rsplit('/', 1)[1]} is over {limit} bytes; not a demucs "
+                                "catalogue file (check the --from URL)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ModelLoadingError(f"{_host(url)}: {url.rsplit('/', 1)[1]} is not UTF-8 text; not a demucs "
+                                "catalogue file (check the --from URL)") from None
 
 
 def _demucs_remote() -> Path | None:
