@@ -91,8 +91,8 @@ def test_offline_is_one_line(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(ModelLoadingError, match=r"^cannot reach http://127\.0\.0\.1:\d+ .*offline\?") as info:
-        models.fetch("tiny", dest=tmp_path / "models", base_url=f"http://127.0.0.1:{port}/")
-    assert "\n" not in str(info.value)
+        models.fetch("tiny", dest=tmp_path / "models", base_url=f"http://user:s3cret@127.0.0.1:{port}/")
+    assert "\n" not in str(info.value) and "s3cret" not in str(info.value)  # never the URL's credentials
 
 
 def test_first_use_fetches_only_when_allowed(built, serve, tmp_path, monkeypatch):
