@@ -133,7 +133,8 @@ def _kubernetes(config: ClusterConfig):
     opts = dict(config.options)
     opts["env"] = {**scheduler_env(), **opts.get("env", {}), **config.env}
     opts.setdefault("n_workers", config.workers)
-    opts.setdefault("worker_command", "dask worker --nthreads 1 --no-dashboard")
+    # dask-kubernetes splits it on spaces and appends --name and its dashboard options
+    opts.setdefault("worker_command", "dask worker --nthreads 1")
     return KubeCluster(**opts)
 
 
