@@ -2,6 +2,7 @@
 worker command run here for real against the SLURMCluster's scheduler (no SLURM needed)."""
 
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -110,3 +111,36 @@ def test_slurm_job_script_starts_a_worker_that_renders(tmp_path):
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=60)
         cluster.close()
+
+
+def _doc_examples() -> dict[str, str]:
+    text = (REPO / "docs" / "cluster.md").read_text()
+    return {m.group(1) or "inline": m.group(2) for m in re.finditer(r"```yaml\n(?:# (\S+)\n)?(.*?)```", text, re.S)}
+
+
+def test_the_examples_in_docs_cluster_md_are_valid(tmp_path):
+    examples = _doc_examples()
+    assert {"slurm.yaml", "k8s.yaml", "inline"} <= set(examples)
+    kinds = {}
+    for name, text in examples.items():
+        path = tmp_path / name
+        path.write_text(text)
+        kinds[name] = load_cluster_config(path).kind
+    assert kinds["slurm.yaml"] == "slurm" and kinds["k8s.yaml"] == "kubernetes"
+
+
+def test_the_slurm_example_books_cpus_but_runs_one_render_per_job(tmp_path):
+    pytest.importorskip("dask_jobqueue")
+    text = _doc_examples()["slurm.yaml"].replace("interface: ib0", "interface: lo").replace("workers: 16", "workers: 0")
+    path = tmp_path / "slurm.yaml"
+    path.write_text(text)
+    cluster = make_cluster(load_cluster_config(path))
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    assert "#SBATCH --cpus-per-task=4" in script and "#SBATCH -A my-lab" in script
+    assert "export COVERMILL_MODEL_DIR=/shared/models/demucs" in script
+    worker = script.strip().splitlines()[-1]
+    assert worker.startswith("/shared/venvs/covermill/bin/python -m distributed.cli.dask_worker")
+    assert "--nthreads 1" in worker and "--nworkers" not in worker
