@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from .constants import AUDIO_EXTENSIONS
 from .errors import BackendUnavailableError, CovermillError, ParameterError, StorageError
 
-__all__ = ["Location", "fetch_to", "is_done", "is_url", "list_audio", "publish", "put_atomic", "read_text", "redact",
+__all__ = ["Location", "check_writable", "fetch_to", "is_done", "is_url", "list_audio", "publish", "put_atomic", "read_text", "redact",
            "storage_errors", "write_text"]
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
@@ -287,6 +287,17 @@ def put_atomic(loc: Location, *, data: bytes | None = None, local: str | os.Path
         with contextlib.suppress(Exception):
             fs.rm_file(tmp)
         raise
+
+
+def check_writable(out: Location) -> None:
+    """Write and remove a small hidden file in ``out``: no credentials, no bucket, a read-only
+    location fail here, before a render spends its time, in one :class:`StorageError` line."""
+    if not out.is_remote:
+        return
+    probe = out.join(f".covermill-probe-{uuid.uuid4().hex[:8]}")
+    with storage_errors(out, "checking that it can be written"):
+        put_atomic(probe, data=b"")
+        out.fs.rm_file(probe.path)
 
 
 def is_done(out: Location, *, last: str = "qa.json") -> bool:

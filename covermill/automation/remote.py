@@ -3,7 +3,8 @@
 :func:`render_at` is :func:`covermill.automation.pipeline.render` for locations
 (:mod:`covermill.locations`): a remote song is downloaded into a private scratch folder
 (:func:`tempfile.mkdtemp`, removed afterwards, whatever happens), a remote ``OUT`` is rendered
-into that scratch folder first and then uploaded with :func:`covermill.locations.publish`
+into that scratch folder first (after a small test write: a location that cannot be written
+fails before the work) and then uploaded with :func:`covermill.locations.publish`
 (every file, then ``qa.json``; the old ``qa.json`` goes first), so a render interrupted during
 the upload never passes for a finished one. Local paths go straight to ``render`` as before.
 A batch worker runs exactly this, in its own scratch folder: it shares no disk with the client.
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..locations import Location, fetch_to, publish
+from ..locations import Location, check_writable, fetch_to, publish
 from .outputs import OUTPUT_NAMES, check_out_dir
 
 
@@ -52,6 +53,7 @@ def render_at(song: str | os.PathLike, recipe, out: str | os.PathLike, **kwargs:
     if not song_loc.is_remote and not out_loc.is_remote:
         result = render(song_loc.path, recipe, out_loc.path, **kwargs)
         return Published(str(result.out_dir), result.qa, result.warnings)
+    check_writable(out_loc)  # before the work: no credentials, no bucket, read-only OUT
     scratch = Path(tempfile.mkdtemp(prefix="covermill-render-"))
     try:
         (scratch / "in").mkdir()
