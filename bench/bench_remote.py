@@ -99,8 +99,12 @@ def main() -> None:
     ap.add_argument("--write", type=Path)
     args = ap.parse_args()
 
+    import logging
+
     import fsspec
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's one line per request
 
     from covermill.automation.batch import run_batch
 

@@ -25,6 +25,8 @@ from pathlib import Path
 import pytest
 
 SSHD = "/usr/sbin/sshd"
+#: the S3 secret key of the tests: distinctive, so that a test can check it never shows
+SECRET = "s3cr3t-n3ver-sh0wn"
 
 
 def _clear_fs_caches() -> None:
@@ -87,7 +89,7 @@ def s3_server():
 def s3(s3_server, monkeypatch):
     """moto's S3 on loopback, reached as a user would: credentials and endpoint from the environment."""
     for key, value in {"AWS_ENDPOINT_URL": s3_server.endpoint, "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                       "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1",
                        "AWS_EC2_METADATA_DISABLED": "true", "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
                        "AWS_CONFIG_FILE": os.devnull}.items():
         monkeypatch.setenv(key, value)

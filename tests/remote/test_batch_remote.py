@@ -3,6 +3,7 @@ loopback; the batch's workers are separate `dask worker` processes whose working
 client's and which share no folder with it (issue 20)."""
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -18,7 +19,7 @@ from conftest import song, write
 from covermill.automation.batch import Job, plan, run_batch, run_job
 from covermill.cli import main
 
-from .conftest import CuttingProxy
+from .conftest import SECRET, CuttingProxy
 
 FAST = "name: fast\nstems:\n  drums: {gain_db: -6}\n"  # no re-voicing, no stretch: quick renders
 REPO = Path(__file__).resolve().parents[2]
@@ -45,7 +46,7 @@ def workers(s3_server, sftp_server, tmp_path_factory):
     port = _free_port()
     dask = Path(sys.executable).with_name("dask")
     base = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", "AWS_ENDPOINT_URL": s3_server.endpoint,
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_EC2_METADATA_DISABLED": "true", "FSSPEC_SFTP": json.dumps(sftp_server.options)}
     procs = [subprocess.Popen([str(dask), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=base, start_new_session=True)]
@@ -105,6 +106,7 @@ def test_batch_on_s3_with_separate_workers_then_a_rerun_skips_done_songs(s3, wor
     assert len([p for p in fs.find(f"{bucket}/stems") if p.endswith(".npz")]) == 2  # the shared stem cache
     assert fs.exists(f"{bucket}/covers/manifest.jsonl") and fs.exists(f"{bucket}/covers/index.html")
     assert Path(summary.manifest).is_file() and not Path(summary.manifest).is_relative_to(tmp_path)
+    assert SECRET not in Path(summary.manifest).read_text() + fs.cat_file(f"{bucket}/covers/index.html").decode()
     for home in homes:  # the workers' scratch folders are gone: nothing of a song stays on a worker
         assert not list(home.glob("covermill-render-*"))
     # rerun (the vanished song is no longer listed): done songs are skipped; one whose qa.json is gone is redone
@@ -134,9 +136,10 @@ def _recipe(tmp_path: Path) -> Path:
     return recipe
 
 
-def test_bad_storage_is_one_line_per_song_in_the_record(s3, sftp, monkeypatch, tmp_path):
+def test_bad_storage_is_one_line_per_song_in_the_record(s3, sftp, monkeypatch, tmp_path, caplog, capfd):
     import fsspec.config
 
+    caplog.set_level(logging.INFO)
     bucket, fs = s3.bucket(), fsspec.filesystem("s3")
     _upload(_songs(tmp_path, ["a.flac"]), fs, f"{bucket}/songs")
     recipe = str(_recipe(tmp_path))
@@ -144,7 +147,7 @@ def test_bad_storage_is_one_line_per_song_in_the_record(s3, sftp, monkeypatch, t
 
     def record(out: str) -> dict:
         rec = run_job(Job(job.song, recipe, out), "dsp", None)
-        assert rec["status"] == "failed" and "\n" not in rec["error"]
+        assert rec["status"] == "failed" and "\n" not in rec["error"] and SECRET not in json.dumps(rec)
         return rec
 
     assert "the bucket 'no-such-bucket' does not exist" in record("s3://no-such-bucket/covers/a/fast")["error"]
@@ -163,6 +166,8 @@ def test_bad_storage_is_one_line_per_song_in_the_record(s3, sftp, monkeypatch, t
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     fsspec.get_filesystem_class("s3").clear_instance_cache()
     assert "no credentials for s3://" in record(job.out_dir)["error"]
+    out, err = capfd.readouterr()
+    assert SECRET not in out + err + caplog.text  # nor in any log line of these failures
 
 
 def test_render_and_stems_commands_take_urls(s3, tmp_path):
