@@ -213,6 +213,10 @@ def list_audio(folder: Location, *, exclude: Location | None = None) -> list[str
     with storage_errors(folder, "listing the songs"):
         fs = folder.fs
         if not fs.isdir(folder.path):
+            bucket = folder.path.split("/", 1)[0]
+            if folder.protocol in _OBJECT_STORES and not fs.exists(bucket):
+                raise StorageError(f"{folder}: listing the songs: the bucket {bucket!r} does not exist; create it "
+                                   "or fix the URL")
             raise StorageError(f"{folder}: is not a folder (or holds no files); pass a folder of songs")
         found = fs.find(folder.path)
     base = folder.path.rstrip("/")

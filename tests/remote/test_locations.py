@@ -93,6 +93,10 @@ def test_qa_json_is_the_last_put_s3_sees(s3, tmp_path):
 def test_storage_failures_are_one_line_each(s3, sftp, monkeypatch, tmp_path):
     with pytest.raises(StorageError, match="the bucket 'no-such-bucket' does not exist"):
         publish(_render_like(tmp_path / "a", midi=False), Location.parse("s3://no-such-bucket/x"))
+    with pytest.raises(StorageError, match="listing the songs: the bucket 'no-such-bucket' does not exist"):
+        list_audio(Location.parse("s3://no-such-bucket/songs"))
+    with pytest.raises(StorageError, match="is not a folder"):
+        list_audio(Location.parse(f"s3://{s3.bucket()}/empty"))
     with pytest.raises(StorageError, match="no such file or folder"):
         fetch_to(Location.parse(f"s3://{s3.bucket()}/gone.wav"), tmp_path)
     readonly = Location.parse(sftp.url(sftp.root / "ro", readonly=True))
