@@ -74,22 +74,25 @@ class Location:
         text = str(value)
         if any(c in text for c in "\n\r\x00"):
             raise ParameterError(f"{redact(text)!r}: a URL with a line break or NUL; check the location")
-        parts = urlsplit(text)
-        protocol = parts.scheme.lower()
+        # scheme://netloc/path, split by hand: "?" and "#" are ordinary characters of a file name here
+        scheme, rest = text.split("://", 1)
+        netloc, slash, path = rest.partition("/")
+        path = slash + path
+        parts = urlsplit(f"{scheme}://{netloc}")
+        protocol = scheme.lower()
         if parts.password is not None:
             raise ParameterError(f"{redact(text)}: a password in a URL would show in logs, `ps` and shell history; "
                                  "remove it and use an SSH key (ssh-agent, ~/.ssh) or fsspec's configuration "
                                  f"(FSSPEC_{protocol.upper()}_PASSWORD) instead")
         if parts.query or parts.fragment:
-            raise ParameterError(f"{redact(text)}: query strings and fragments are not part of a location; "
-                                 "give options through the environment or fsspec's configuration")
+            raise ParameterError(f"{redact(text)}: '?' or '#' in the host part; check the location")
         if protocol == "file":
             if parts.netloc not in ("", "localhost"):
                 raise ParameterError(f"{text}: a file:// URL names a local path (file:///path); use sftp:// for "
                                      "another machine")
-            return cls("", "", parts.path or "/")
+            return cls("", "", path or "/")
         _known(protocol, text)
-        path = parts.path.rstrip("/")
+        path = path.rstrip("/")
         if protocol in _OBJECT_STORES:  # the bucket is the first part of the path
             bucket_path = (parts.netloc + path).strip("/")
             if not parts.netloc:
@@ -144,8 +147,10 @@ class Location:
             return LocalFileSystem()
         import fsspec
 
+        # the store's options come from the URL's host part only (fsspec would cut a path at '?')
+        root = self.prefix + (self.path.split("/", 1)[0] if self.protocol in _OBJECT_STORES else "/")
         try:
-            fs, _ = fsspec.core.url_to_fs(self.url)
+            fs, _ = fsspec.core.url_to_fs(root)
         except ImportError as exc:
             raise _not_installed(self.protocol, exc) from None
         except Exception as exc:

@@ -22,11 +22,12 @@ def test_paths_and_urls_parse_to_locations(tmp_path):
     assert s3loc.join("a b", "fast/").url == "s3://bucket/covers/a b/fast"
     ssh = Location.parse("sftp://me@host:2222/srv/songs")
     assert (ssh.prefix, ssh.path, ssh.name) == ("sftp://me@host:2222", "/srv/songs", "songs")
+    assert Location.parse("s3://b/what?.wav#1").path == "b/what?.wav#1"  # file names may hold '?' and '#'
     assert ssh.contains(ssh.join("x/y.wav")) and not ssh.contains(Location.parse("sftp://me@other:2222/srv/songs"))
 
 
 @pytest.mark.parametrize("bad, match", [("nosuch://b/x", "unknown storage protocol"), ("s3:///x", "name a bucket"),
-                                        ("sftp:///x", "name a host"), ("s3://b/x?key=1", "query strings"),
+                                        ("sftp:///x", "name a host"), ("sftp://h?x/y", "host part"),
                                         ("file://otherhost/x", "sftp://")])
 def test_bad_urls_are_one_line(bad, match):
     with pytest.raises(ParameterError, match=match):
@@ -51,6 +52,7 @@ def _render_like(folder: Path, *, midi: bool) -> Path:
     (folder / "stems").mkdir(parents=True)
     (folder / "cover.wav").write_bytes(b"RIFF" + bytes(2000))
     (folder / "stems" / "bass.wav").write_bytes(b"RIFF" + bytes(100))
+    (folder / "stems" / "odd ?#.wav").write_bytes(b"RIFF")  # '?' and '#' are file name characters
     if midi:
         (folder / "midi").mkdir()
         (folder / "midi" / "bass.mid").write_bytes(b"MThd")
@@ -73,7 +75,8 @@ def test_publish_uploads_qa_json_last_and_leaves_one_render(store, tmp_path):
     assert not is_done(out)
     order = publish(_render_like(tmp_path / "r1", midi=True), out, managed=("cover.wav", "stems/", "midi/", "qa.json"))
     assert order[-1] == "qa.json" and is_done(out)
-    assert sorted(list_audio(store)) == ["song/fast/cover.wav", "song/fast/stems/bass.wav"]
+    assert list_audio(store) == ["song/fast/cover.wav", "song/fast/stems/bass.wav", "song/fast/stems/odd ?#.wav"]
+    assert fetch_to(out.join("stems", "odd ?#.wav"), tmp_path).read_bytes() == b"RIFF"
     publish(_render_like(tmp_path / "r2", midi=False), out, managed=("cover.wav", "stems/", "midi/", "qa.json"))
     assert json.loads(read_text(out.join("qa.json"))) == {"ok": False}
     assert not out.fs.exists(out.join("midi", "bass.mid").path)  # the earlier render's file that this one lacks
@@ -87,7 +90,7 @@ def test_qa_json_is_the_last_put_s3_sees(s3, tmp_path):
     out = Location.parse(f"s3://{s3.bucket()}/o")
     publish(_render_like(tmp_path / "r", midi=True), out)
     puts = [r for r in s3.requests if r.startswith("PUT ") and "/o/" in r]
-    assert len(puts) == 4 and puts[-1].endswith("/o/qa.json")
+    assert len(puts) == 5 and puts[-1].endswith("/o/qa.json")
 
 
 def test_storage_failures_are_one_line_each(s3, sftp, monkeypatch, tmp_path):
