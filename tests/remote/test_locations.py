@@ -131,3 +131,28 @@ def test_a_connection_cut_mid_upload_never_passes_for_done(s3, monkeypatch, tmp_
     assert proxy.cuts >= 1
     monkeypatch.delitem(fsspec.config.conf, "s3")
     assert not is_done(Location.parse(f"s3://{bucket}/song/fast"))
+
+
+def test_a_stem_cache_on_s3_is_shared_by_processes_with_their_own_mirrors(s3, monkeypatch, tmp_path):
+    import numpy as np
+
+    from covermill.stems.cache import StemCache
+
+    url = f"s3://{s3.bucket()}/stems"
+    stems = {name: np.full((2, 100), i, np.float32) for i, name in enumerate(("vocals", "drums", "bass", "other"))}
+    monkeypatch.setenv("COVERMILL_CACHE_DIR", str(tmp_path / "worker1"))
+    first = StemCache(url)
+    first.put("ab" * 32, stems)
+    assert first.root.is_relative_to(tmp_path / "worker1")
+    monkeypatch.setenv("COVERMILL_CACHE_DIR", str(tmp_path / "worker2"))  # another worker: an empty mirror
+    second = StemCache(url)
+    assert not second.path("ab" * 32).is_file() and second.has("ab" * 32)
+    got = second.get("ab" * 32, shape=(2, 100))
+    assert got is not None and all(np.array_equal(got[n], stems[n]) for n in stems)
+    # a damaged entry in the store is not used, and is replaced by the next put
+    remote = f"{url.removeprefix('s3://')}/cd/{'cd' * 32}.npz"
+    s3_fs = first.remote.fs
+    s3_fs.pipe_file(remote, b"PK\x03\x04 not a zip")
+    assert second.get("cd" * 32) is None
+    second.put("cd" * 32, stems)
+    assert StemCache(url).get("cd" * 32) is not None and len(s3_fs.cat_file(remote)) > 100
