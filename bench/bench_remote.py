@@ -173,8 +173,8 @@ def main() -> None:
              f"each), recipe {'`' + args.recipe + '`' if args.recipe else 'mix-only (drums -6 dB, vocals +2 dB)'}, "
              f"separator `dsp`, a local Dask cluster of {args.workers} worker process(es) (its start counted), "
              f"empty OUT and stem cache for the first two runs. S3 is **moto's emulator** on 127.0.0.1 (in "
-             f"the client's process), not a real store: the overhead is covermill's and s3fs's work on "
-             f"loopback, not network latency. Bytes: every byte through a TCP proxy in front of moto "
+             f"the client's process, on the same CPUs as the workers), not a real store: the overhead is "
+             f"covermill's, s3fs's and moto's work on loopback, not network latency. Bytes: every byte through a TCP proxy in front of moto "
              f"(HTTP included); outputs in S3 after the run: {out_bytes / n / 1e6:.2f} MB per song. "
              f"{os.cpu_count()} CPUs shared with other work; CPython {platform.python_version()}, "
              f"{time.strftime('%Y-%m-%d')}.",
