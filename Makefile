@@ -10,8 +10,9 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # rubberband-cli is the command line behind the alternate pyrubberband stretcher;
 # chromium loads the HTML report headless; fluidsynth + fluid-soundfont-gm render MIDI
 # re-voiced stems (FluidR3 General MIDI soundfont); audacity + xvfb (+ xauth) run the
-# Audacity tests against a real Audacity on a virtual display.
-TEST_DEBS := ffmpeg rubberband-cli chromium fluidsynth fluid-soundfont-gm musescore-general-soundfont audacity xvfb xauth
+# Audacity tests against a real Audacity on a virtual display; openssh-server is the SFTP endpoint of
+# tests/remote (sshd started by the test on loopback).
+TEST_DEBS := ffmpeg rubberband-cli chromium fluidsynth fluid-soundfont-gm musescore-general-soundfont audacity xvfb xauth openssh-server
 
 # Debian packages only the benchmarks use (FluidSynth renders the stem benchmark's material).
 BENCH_DEBS := fluidsynth fluid-soundfont-gm musescore-general-soundfont
@@ -26,7 +27,7 @@ $(VENV)/.torch:
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.torch pyproject.toml constraints.txt
-	$(BIN)/pip install -q -e '.[test,cnn,demucs,magenta]'
+	$(BIN)/pip install -q -e '.[test,cnn,demucs,magenta,remote]'
 	# tf_keras (Keras 2) only for tests/instruments/test_magenta.py, which writes checkpoints with the layer
 	# layout ddsp trained with; without its `tensorflow` requirement (tensorflow-cpu, above, is that module)
 	$(BIN)/pip install -q --no-deps tf_keras==2.21.0

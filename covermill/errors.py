@@ -33,3 +33,8 @@ class OutputError(CovermillError):
 
 class AudacityError(CovermillError):
     """Audacity cannot be started or reached, stopped answering, or refused a command (its own message)."""
+
+
+class StorageError(CovermillError):
+    """A storage location (a URL: s3://, sftp://, ...) cannot be reached, read or written: no credentials,
+    no such bucket, permission denied, a network error. The message names the location, never its credentials."""

@@ -15,6 +15,9 @@ goes on; the manifest and ``index.html`` are written however the batch ends. Eac
 writes its files atomically, and the staging folders and ``.part`` files an interrupted run
 left (only those covermill names) are removed at start, so a batch killed at any moment
 leaves no half-written file once rerun. A lock file keeps two batches off one ``OUT``.
+``FOLDER``, ``OUT`` and the stem cache may be URLs (``s3://``, ``sftp://``): workers then fetch
+each song and render in their own scratch folder, upload ``qa.json`` last, and the manifest is
+the client's (:mod:`covermill.automation.batch_remote`, ``docs/remote.md``).
 
 Separating first (:func:`separate_first`): when the separator is Demucs, the songs not yet in
 the stem cache can be separated before the render tasks start, in the calling process, the
@@ -45,8 +48,10 @@ from typing import Any
 
 from ..errors import CovermillError, OutputError, ParameterError
 from ..fsutil import write_text_atomic
+from ..locations import Location, is_url, redact
 from .batch_cluster import WORKER_DEATH_RETRIES, death_reason, make_client
-from .batch_plan import MANIFEST, Job, find_songs, plan, read_manifest, safe_name
+from .batch_plan import MANIFEST, Job, find_songs, plan, read_manifest, safe_name, state_dir
+from .batch_remote import is_finished, upload_summary
 
 __all__ = ["MANIFEST", "BatchSummary", "Job", "clean_stale", "find_songs", "plan", "read_manifest", "run_batch",
            "run_job", "safe_name", "separate_first", "write_index"]
@@ -56,7 +61,7 @@ log = logging.getLogger(__name__)
 
 def _write_manifest(out: Path, records: dict[tuple[str, str], dict[str, Any]]) -> None:
     lines = [json.dumps(rec, sort_keys=True) for _, rec in sorted(records.items())]
-    write_text_atomic(out / MANIFEST, "\n".join(lines) + ("\n" if lines else ""))
+    write_text_atomic(state_dir(out) / MANIFEST, "\n".join(lines) + ("\n" if lines else ""))
 
 
 # what covermill itself leaves behind when killed: staging folders (mkdtemp) and atomic_path's
@@ -120,25 +125,31 @@ def out_lock(out: Path) -> Iterator[None]:
 
 
 def run_job(job: Job, separator: str = "auto", cache_dir: str | None = None, session: bool = False,
-            parallel: bool = False) -> dict[str, Any]:
+            parallel: bool = False, recipe: Any = None) -> dict[str, Any]:
     """Render one job; never raises for a bad song: the error goes into the record.
 
     ``cache_dir`` is the stem cache shared by all jobs, so the recipes of one song separate it once.
     ``parallel`` lets the render run its independent stages on threads (worth it only when the
-    workers leave cores idle)."""
+    workers leave cores idle). ``recipe``: the recipe as the client loaded it (else loaded here
+    from ``job.recipe``). The song, ``OUT`` and the cache may be URLs: the render then runs in a
+    scratch folder of this process and is uploaded (:func:`covermill.automation.remote.render_at`)."""
     from ..recipes import load_recipe, recipe_root
-    from .pipeline import render
+    from .remote import render_at
 
     t0 = time.perf_counter()
     record = {"song": job.song, "recipe": job.recipe, "output": job.out_dir, "status": "ok", "error": None}
     try:
-        render(job.song, load_recipe(job.recipe), job.out_dir, separator=separator, recipe_root=recipe_root(job.recipe),
-               cache_dir=cache_dir, session=session, parallel=parallel)
+        if recipe is None:
+            recipe, root = load_recipe(job.recipe), recipe_root(job.recipe)
+        else:
+            root = recipe.root
+        render_at(job.song, recipe, job.out_dir, separator=separator, recipe_root=root,
+                  cache_dir=cache_dir, session=session, parallel=parallel)
     except CovermillError as exc:
-        record.update(status="failed", error=str(exc))
+        record.update(status="failed", error=redact(str(exc)))
     except Exception as exc:  # a bug must not stop the batch either; keep its trace in the log
-        log.error("render of %s failed:\n%s", job.song, traceback.format_exc())
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        log.error("render of %s failed:\n%s", job.song, redact(traceback.format_exc()))
+        record.update(status="failed", error=redact(f"{type(exc).__name__}: {exc}"))
     record["seconds"] = round(time.perf_counter() - t0, 2)
     return record
 
@@ -163,7 +174,7 @@ def separate_first(songs: Iterable[str | os.PathLike], *, separator: str = "auto
     from ..stems.cache import StemCache, cache_key
     from ..stems.demucs import DemucsSeparator
 
-    songs = list(dict.fromkeys(str(s) for s in songs))
+    songs = list(dict.fromkeys(str(s) for s in songs if not is_url(str(s))))  # remote songs: their renders
     counts = {"separated": 0, "cached": 0, "skipped": 0}
     try:
         sep = resolve(separator)
@@ -217,19 +228,19 @@ def separate_first(songs: Iterable[str | os.PathLike], *, separator: str = "auto
     return counts
 
 
-def write_index(out: Path, records: list[dict[str, Any]]) -> Path:
-    """``OUT/index.html``: one row per render with status, tempo, verdict and a link to its report."""
+def write_index(out: str | os.PathLike, records: list[dict[str, Any]]) -> Path:
+    """``OUT/index.html`` (the client's copy for a remote ``OUT``: :func:`state_dir`): one row per
+    render with status, tempo, verdict and a link to its report."""
     import html
+
+    from .batch_remote import summary_of
 
     rows = []
     for rec in records:
-        folder = Path(rec["output"])
-        rel = os.path.relpath(folder, out)
-        qa_path = folder / "qa.json"
-        qa = json.loads(qa_path.read_text()) if rec["status"] == "ok" and qa_path.is_file() else {}
+        rel, qa, has_report = summary_of(out, rec)
         tempo = qa.get("tempo") or {}
         verdict = (qa.get("cover") or {}).get("is_cover")
-        link = (f"<a href='{html.escape(rel)}/report.html'>report</a>" if (folder / "report.html").is_file() else "")
+        link = f"<a href='{html.escape(rel)}/report.html'>report</a>" if has_report else ""
         cells = [Path(rec["song"]).name, Path(rec["recipe"]).stem, rec["status"],
                  f"{tempo.get('source_bpm')} → {tempo.get('cover_bpm')}" if tempo else "",
                  {True: "cover", False: "NOT a cover"}.get(verdict, "too short to judge" if qa.get("cover") else ""),
@@ -241,7 +252,7 @@ def write_index(out: Path, records: list[dict[str, Any]]) -> Path:
             f"<h1>covermill batch: {len(records)} renders</h1><table><tr><th>song</th><th>recipe</th>"
             "<th>status</th><th>tempo (BPM)</th><th>verdict</th><th>error</th><th></th></tr>"
             + "".join(rows) + "</table></body></html>\n")
-    return write_text_atomic(out / "index.html", page)
+    return write_text_atomic(state_dir(out) / "index.html", page)
 
 
 @dataclass
@@ -252,6 +263,7 @@ class BatchSummary:
     skipped: int
     seconds: float
     records: list[dict[str, Any]]
+    manifest: str = ""  # the client's manifest file
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -293,8 +305,9 @@ def run_batch(
     """
     if not recipes:
         raise ParameterError("name at least one recipe (--recipe NAME_OR_FILE)")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
+    out_loc = Location.parse(out)
+    out = Path(out_loc.path) if not out_loc.is_remote else out_loc.url
+    if isinstance(out, Path) and out.exists() and not out.is_dir():
         raise ParameterError(f"{out}: exists and is a file; choose a folder for the batch output")
     jobs = plan(folder, recipes, out)
     if cache_dir is None:
@@ -304,22 +317,23 @@ def run_batch(
     if session and (workers > 1 or scheduler):
         log.warning("--session: Audacity serves one client per user; rendering one song at a time")
         workers, scheduler = 1, None
-    out.mkdir(parents=True, exist_ok=True)
-    with out_lock(out):
+    state_dir(out).mkdir(parents=True, exist_ok=True)
+    with out_lock(state_dir(out)):
         return _run_locked(jobs, out, workers=workers, memory_limit=memory_limit, scheduler=scheduler,
                            retry_failed=retry_failed, separator=separator, cache_dir=cache_dir, session=session,
                            progress=progress, separate_first_pass=separate_first_pass,
                            render_threads=render_threads, task=task)
 
 
-def _run_locked(jobs: list[Job], out: Path, *, workers, memory_limit, scheduler, retry_failed, separator, cache_dir,
+def _run_locked(jobs: list[Job], out: Path | str, *, workers, memory_limit, scheduler, retry_failed, separator, cache_dir,
                 session, progress, separate_first_pass, render_threads, task) -> BatchSummary:
-    clean_stale(out, jobs)
+    if isinstance(out, Path):
+        clean_stale(out, jobs)
     records = read_manifest(out)
     todo, skipped = [], 0
     for job in jobs:
         prev = records.get(job.key)
-        done = prev and prev.get("status") == "ok" and (Path(job.out_dir) / "qa.json").is_file()
+        done = prev and prev.get("status") == "ok" and is_finished(job.out_dir)
         if done or (prev and prev.get("status") == "failed" and not retry_failed):
             skipped += 1
         else:
@@ -341,12 +355,14 @@ def _run_locked(jobs: list[Job], out: Path, *, workers, memory_limit, scheduler,
         _write_manifest(out, records)
         final = [records[j.key] for j in jobs if j.key in records]
         write_index(out, final)
+        upload_summary(out, (MANIFEST, "index.html"))
     ok = sum(1 for r in final if r["status"] == "ok")
     return BatchSummary(total=len(jobs), ok=ok, failed=len(final) - ok, skipped=skipped,
-                        seconds=round(time.perf_counter() - t0, 2), records=final)
+                        seconds=round(time.perf_counter() - t0, 2), records=final,
+                        manifest=str(state_dir(out) / MANIFEST))
 
 
-def _render_all(todo: list[Job], records: dict, state: dict, out: Path, *, workers, memory_limit, scheduler,
+def _render_all(todo: list[Job], records: dict, state: dict, out: Path | str, *, workers, memory_limit, scheduler,
                 separator, cache_dir, session, progress, render_threads, task) -> None:
     from distributed import as_completed
 
@@ -356,12 +372,16 @@ def _render_all(todo: list[Job], records: dict, state: dict, out: Path, *, worke
     # one local worker leaves cores idle: let each render use them; more workers fill them already
     parallel = render_threads if render_threads is not None else (
         scheduler is None and workers < (os.cpu_count() or 1))
+    from ..recipes import load_recipe
+
+    loaded = {r: load_recipe(r) for r in {job.recipe for job in todo}}  # workers need not read the recipe files
     try:
         # every worker of a cluster runs this covermill build, or the batch is refused (a private local
         # cluster runs this very installation)
         build = admit_workers(client) if scheduler else None
         starts = RenderStarts(client)
         futures = {client.submit(run_checked, task, build, job, separator, str(cache_dir), session, parallel,
+                                 loaded[job.recipe],
                                  key=f"render-{i}-{safe_name(Path(job.song).stem)[0][:40]}", pure=False): job
                    for i, job in enumerate(todo)}
         for future in as_completed(futures):
@@ -369,7 +389,7 @@ def _render_all(todo: list[Job], records: dict, state: dict, out: Path, *, worke
             try:
                 rec = {**future.result(), "retries": starts.retries(future.key)}
             except Exception as exc:  # the worker died every time, or the cluster failed the task
-                reason = death_reason(exc) or f"{type(exc).__name__}: {exc}"
+                reason = redact(death_reason(exc) or f"{type(exc).__name__}: {exc}")
                 log.warning("render of %s failed: %s", job.song, reason)
                 rec = {"song": job.song, "recipe": job.recipe, "output": job.out_dir, "status": "failed",
                        "error": reason, "seconds": None, "retries": WORKER_DEATH_RETRIES if death_reason(exc) else 0}

@@ -12,6 +12,12 @@ Output folders are ``OUT/<song path>/<recipe name>/``, named so that they are
 
 The batch never renders what it wrote itself: with ``OUT`` inside ``FOLDER`` the songs under
 ``OUT`` are not listed.
+
+``FOLDER`` and ``OUT`` may be URLs (:mod:`covermill.locations`): the songs are then listed
+through fsspec, ``Job.song`` and ``Job.out_dir`` are URLs, and the output names are the same as
+for a local folder holding the same files. The manifest of a remote ``OUT`` is a local file of
+the client, in :func:`state_dir` (a copy is uploaded to ``OUT`` when the batch ends, and read
+from there when a rerun on another machine has no local copy).
 """
 
 from __future__ import annotations
@@ -24,11 +30,12 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..constants import AUDIO_EXTENSIONS
-from ..errors import ParameterError
+from ..errors import CovermillError, ParameterError
+from ..locations import Location, list_audio, read_text
 
 MANIFEST = "manifest.jsonl"
 _UNSAFE = re.compile(r"[^\w .,()'&+!=@~-]+")
@@ -120,13 +127,33 @@ def _recipe_dirs(names: dict[str, str]) -> dict[str, str]:
     return dirs
 
 
-def read_manifest(out: str | os.PathLike) -> dict[tuple[str, str], dict[str, Any]]:
-    """Records of a previous run keyed by (song, recipe); unreadable lines are ignored."""
-    path = Path(out) / MANIFEST
+def state_dir(out: str | os.PathLike | Location) -> Path:
+    """The local folder of the client holding the manifest, index and lock of a batch: ``OUT``
+    itself when local, else ``<covermill cache>/batches/<hash of the OUT URL>``."""
+    loc = Location.parse(out)
+    if not loc.is_remote:
+        return Path(loc.path)
+    from ..stems.cache import default_cache_dir
+
+    return default_cache_dir().parent / "batches" / hashlib.sha256(loc.url.encode()).hexdigest()[:16]
+
+
+def read_manifest(out: str | os.PathLike | Location) -> dict[tuple[str, str], dict[str, Any]]:
+    """Records of a previous run keyed by (song, recipe); unreadable lines are ignored. For a
+    remote ``OUT``: the client's copy (:func:`state_dir`), else the one uploaded to ``OUT``."""
+    loc = Location.parse(out)
+    path = state_dir(loc) / MANIFEST
     records: dict[tuple[str, str], dict[str, Any]] = {}
-    if not path.is_file():
+    if path.is_file():
+        text = path.read_text(encoding="utf-8", errors="replace")
+    elif loc.is_remote:
+        try:
+            text = read_text(loc.join(MANIFEST)) or ""
+        except CovermillError:  # no manifest there either: a first run
+            text = ""
+    else:
         return records
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in text.splitlines():
         try:
             rec = json.loads(line)
             records[(rec["song"], rec["recipe"])] = rec
@@ -140,19 +167,29 @@ def plan(folder: str | os.PathLike, recipes: Iterable[str], out: str | os.PathLi
     module docstring for how names are made unique and kept stable)."""
     from ..recipes import load_recipe
 
-    root, out = Path(folder), Path(out)
+    root_loc, out_loc = Location.parse(folder), Location.parse(out)
     names = {r: load_recipe(r).name for r in recipes}  # validate every recipe before any work
     recipe_dirs = _recipe_dirs(names)
-    songs = find_songs(root, exclude=out)
+    if root_loc.is_remote:  # relative paths under a stand-in root, so that names match a local folder's
+        root: Path | PurePosixPath = PurePosixPath("/")
+        songs: list = [root / rel for rel in list_audio(root_loc, exclude=out_loc)]
+    else:
+        root = Path(root_loc.path)
+        songs = find_songs(root, exclude=None if out_loc.is_remote else out_loc.path)
     song_dirs = _song_dirs(root, songs)
-    previous = read_manifest(out)
-    jobs = [Job(str(song.absolute()), recipe, str(out / song_dirs[song] / recipe_dirs[recipe]))
+    previous = read_manifest(out_loc)
+
+    def song_url(song) -> str:
+        return root_loc.join(song.relative_to(root).as_posix()).url if root_loc.is_remote else str(song.absolute())
+
+    jobs = [Job(song_url(song), recipe, out_loc.join(song_dirs[song].as_posix(), recipe_dirs[recipe]).url)
             for song in songs for recipe in names]
     taken = {j.out_dir for j in jobs}
     pinned = []
     for job in jobs:  # a pair rendered before keeps its folder, unless another pair now has it
         old = (previous.get(job.key) or {}).get("output")
-        if isinstance(old, str) and old != job.out_dir and old not in taken and _inside(Path(old), out):
+        if (isinstance(old, str) and old != job.out_dir and old not in taken
+                and out_loc.contains(Location.parse(old))):
             taken.add(old)
             job = Job(job.song, job.recipe, old)
         pinned.append(job)

@@ -97,10 +97,30 @@ def quiet_option(f):
     return click.option("-q", "--quiet", is_flag=True, help="No progress bar; print only the results.")(f)
 
 
+class PathOrURL(click.ParamType):
+    """A local path (given as a ``Path``, as ``click.Path`` would) or a storage URL (``s3://``,
+    ``sftp://``: kept as the string, checked by :class:`covermill.locations.Location`)."""
+
+    name = "path_or_url"
+
+    def convert(self, value, param, ctx):
+        from ..errors import CovermillError
+        from ..locations import Location, is_url
+
+        if not isinstance(value, str) or not is_url(value):
+            return Path(value)
+        try:
+            loc = Location.parse(value)
+        except CovermillError as exc:
+            self.fail(str(exc), param, ctx)
+        return loc.url if loc.is_remote else Path(loc.path)
+
+
 def cache_dir_option(f):
     """--cache-dir: the stem cache (every command that separates)."""
-    return click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
-                        help="Stem cache folder (default $COVERMILL_CACHE_DIR or the user cache folder).")(f)
+    return click.option("--cache-dir", type=PathOrURL(),
+                        help="Stem cache folder or URL (s3://bucket/stems: shared by every worker; default "
+                             "$COVERMILL_CACHE_DIR or the user cache folder).")(f)
 
 
 def instruments_dir_option(f):

@@ -10,6 +10,7 @@ import click
 
 from . import main
 from .common import (
+    PathOrURL,
     RegistryChoice,
     cache_dir_option,
     fetch_models_option,
@@ -34,11 +35,11 @@ def _mixers() -> tuple[str, ...]:
     return MIXERS
 
 @main.command()
-@click.argument("song", type=click.Path(path_type=Path))
+@click.argument("song", type=PathOrURL())
 @click.option("-r", "--recipe", "recipe_name", default="pop_to_jazz", show_default=True,
               help="Built-in recipe name or a recipe .yaml file.")
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path),
-              help="Output folder (created; files in it are replaced atomically).")
+@click.option("-o", "--out", "out_dir", required=True, type=PathOrURL(),
+              help="Output folder or URL (s3://, sftp://: docs/remote.md; files replaced atomically, qa.json last).")
 @separator_options
 @cache_dir_option
 @click.option("--no-cache", is_flag=True, help="Always separate; neither read nor write the stem cache.")
@@ -55,16 +56,17 @@ def _mixers() -> tuple[str, ...]:
 @click.option("--session", is_flag=True,
               help="Also save OUT/session.aup3, an Audacity project for review (needs Audacity; Xvfb if no display).")
 @quiet_option
-def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: str, model_dir: Path | None,
+def render(song: Path | str, recipe_name: str, out_dir: Path | str, separator: str, model: str, model_dir: Path | None,
            device: str, cache_dir: Path | None, no_cache: bool, stretcher: str, excerpt: str | None, draft: bool,
            soundfont: Path | None, instruments_dir: Path | None, mixer: str, session: bool, quiet: bool) -> None:
     """Render SONG as a cover following a recipe."""
-    from ..automation.pipeline import check_out_dir
-    from ..automation.pipeline import render as run
+    from ..automation.remote import check_locations
+    from ..automation.remote import render_at as run
+    from ..locations import Location
     from ..recipes import load_recipe, recipe_root
     from ..stems.cache import default_cache_dir
 
-    check_out_dir(out_dir, inputs=(song,))
+    check_locations(song, out_dir)
     span = parse_excerpt(excerpt) if excerpt else None
     recipe = load_recipe(recipe_name)
     if draft:
@@ -97,19 +99,22 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: s
         if genre.get("model_class"):
             click.echo(f"genre    {genre['original_top']} -> {genre['cover_top']} "
                        f"(P({genre['model_class']}) {genre['target_prob_original']} -> {genre['target_prob_cover']})")
-    click.echo(f"cover:   {result.cover}")
-    click.echo(f"stems:   {result.out_dir / 'stems'}")
-    click.echo(f"report:  {result.out_dir / 'report.html'}")
-    click.echo(f"qa:      {result.qa_path}")
+    click.echo(f"cover:   {result.file('cover.wav')}")
+    click.echo(f"stems:   {result.file('stems')}")
+    click.echo(f"report:  {result.file('report.html')}")
+    click.echo(f"qa:      {result.file('qa.json')}")
     if session:
-        click.echo(f"session: {result.out_dir / 'session.aup3'}  (covermill audacity open {result.out_dir / 'session.aup3'})")
+        target = result.file('session.aup3')
+        click.echo(f"session: {target}" + ("" if Location.parse(target).is_remote
+                                           else f"  (covermill audacity open {target})"))
 
 
 @main.command()
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("folder", type=PathOrURL())
 @click.option("-r", "--recipe", "recipe_names", multiple=True, required=True,
               help="Recipe name or file; repeat for several (each song is rendered with each).")
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.option("-o", "--out", "out_dir", required=True, type=PathOrURL(),
+              help="Output folder or URL (s3://bucket/covers, sftp://host/path: docs/remote.md).")
 @click.option("-j", "--workers", default=2, show_default=True, type=click.IntRange(1, 256),
               help="Worker processes of the local Dask cluster.")
 @click.option("--memory-limit", default=None, help="Memory limit per worker, e.g. 4GB (default: share of RAM).")
@@ -128,8 +133,9 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: s
               help="Demucs: separate all songs first, their segments pooled into shared model calls, into the "
                    "stem cache (default: only when Demucs runs on CUDA).")
 @quiet_option
-def batch(folder: Path, recipe_names: tuple[str, ...], out_dir: Path, workers: int, memory_limit: str | None,
-          scheduler: str | None, cluster_file: Path | None, retry_failed: bool, separator: str, cache_dir: Path | None, session: bool,
+def batch(folder: Path | str, recipe_names: tuple[str, ...], out_dir: Path | str, workers: int,
+          memory_limit: str | None, scheduler: str | None, cluster_file: Path | None, retry_failed: bool,
+          separator: str, cache_dir: Path | None, session: bool,
           separate_first: bool | None, quiet: bool) -> None:
     """Render every song in FOLDER with every recipe; resumable (OUT/manifest.jsonl)."""
     from rich.console import Console
@@ -170,7 +176,7 @@ def batch(folder: Path, recipe_names: tuple[str, ...], out_dir: Path, workers: i
                             scheduler=scheduler, retry_failed=retry_failed, separator=separator,
                             cache_dir=cache_dir, session=session, progress=callback,
                             separate_first_pass=separate_first)
-    table = Table(title=escape(f"{out_dir / 'manifest.jsonl'}"))
+    table = Table(title=escape(summary.manifest))
     for col in ("song", "recipe", "status", "seconds"):
         table.add_column(col)
     for rec in summary.records:
@@ -180,8 +186,8 @@ def batch(folder: Path, recipe_names: tuple[str, ...], out_dir: Path, workers: i
                       f"{rec.get('seconds', 0):.1f}")
     Console(quiet=quiet).print(table)
     click.echo(f"{summary.ok} ok, {summary.failed} failed, {summary.skipped} already done or skipped "
-               f"of {summary.total} in {summary.seconds:.1f} s; manifest: {out_dir / 'manifest.jsonl'}")
-    click.echo(f"index: {out_dir / 'index.html'}")
+               f"of {summary.total} in {summary.seconds:.1f} s; manifest: {summary.manifest}")
+    click.echo(f"index: {Path(summary.manifest).with_name('index.html')}")
     if summary.failed:
         sys.exit(1)
 

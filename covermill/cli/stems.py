@@ -7,20 +7,20 @@ from pathlib import Path
 import click
 
 from . import main
-from .common import cache_dir_option, quiet_option, separator_options, separator_params
+from .common import PathOrURL, cache_dir_option, quiet_option, separator_options, separator_params
 
 
 @main.command("stems")
-@click.argument("song", type=click.Path(path_type=Path))
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for <stem>.wav/.flac (created; files replaced atomically).")
+@click.argument("song", type=PathOrURL())
+@click.option("-o", "--out", "out_dir", required=True, type=PathOrURL(),
+              help="Folder or URL for <stem>.wav/.flac (created; files replaced atomically).")
 @separator_options
 @click.option("--format", "fmt", type=click.Choice(["wav", "flac"]), default="wav", show_default=True,
               help="wav: 32-bit float (stems sum exactly to the mix); flac: 24-bit.")
 @cache_dir_option
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the stem cache.")
 @quiet_option
-def stems_command(song: Path, out_dir: Path, separator: str, model: str, model_dir: Path | None, device: str,
+def stems_command(song: Path | str, out_dir: Path | str, separator: str, model: str, model_dir: Path | None, device: str,
                   fmt: str, cache_dir: Path | None, no_cache: bool, quiet: bool) -> None:
     """Separate SONG into stem files (vocals, drums, bass, other, ...) in the folder -o DIR."""
     from ..stems.export import separate_file

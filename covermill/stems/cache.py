@@ -9,6 +9,13 @@ stem; an entry that fails to load or to verify (checksums, names, shape, metadat
 The folder is ``--cache-dir``, else ``$COVERMILL_CACHE_DIR``, else
 ``platformdirs.user_cache_dir("covermill")/stems``. Stems are stored uncompressed (float32,
 about 5.3 MB per stereo stem-minute at 44.1 kHz); delete the folder to reclaim the space.
+
+``--cache-dir`` may also be a URL (``s3://bucket/stems``, ``sftp://host/path``: see
+:mod:`covermill.locations`), a cache shared by every worker of a batch, keyed as above: an entry
+is downloaded into a local mirror (``<default cache folder>/remote/<hash of the URL>``) on a hit
+and verified there as any local entry; a new entry is written locally, then uploaded (a single
+atomic PUT on object stores). A remote cache that cannot be read or written is logged and the
+render goes on without it.
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ from typing import Any
 import numpy as np
 
 from ..constants import STEM_NAMES
+from ..errors import CovermillError
 from ..fsutil import atomic_path
+from ..locations import Location, is_url, put_atomic, storage_errors
 from .base import Separator
 
 log = logging.getLogger(__name__)
@@ -75,10 +84,54 @@ class StemCache:
     """Stems on disk under ``root`` (created on first write); see the module docstring."""
 
     def __init__(self, root: str | os.PathLike | None = None) -> None:
+        #: the shared remote cache (``None``: local only); ``root`` is then its local mirror
+        self.remote: Location | None = None
+        if root is not None and is_url(root):
+            loc = Location.parse(root)
+            if loc.is_remote:
+                self.remote = loc
+                root = default_cache_dir() / "remote" / hashlib.sha256(loc.url.encode()).hexdigest()[:16]
+            else:
+                root = loc.path
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.npz"
+
+    def _remote(self, key: str) -> Location:
+        return self.remote.join(key[:2], f"{key}.npz")
+
+    def has(self, key: str) -> bool:
+        """Whether an entry for ``key`` exists (here, or in the remote cache), unverified."""
+        if self.path(key).is_file():
+            return True
+        if self.remote is None:
+            return False
+        try:
+            with storage_errors(self.remote, "looking up a stem cache entry"):
+                return bool(self.remote.fs.exists(self._remote(key).path))
+        except CovermillError as exc:
+            log.warning("%s", exc)
+            return False
+
+    def _download(self, key: str) -> None:
+        entry = self._remote(key)
+        try:
+            with storage_errors(entry, "downloading a stem cache entry"):
+                if not entry.fs.exists(entry.path):
+                    return
+                with atomic_path(self.path(key)) as tmp:
+                    entry.fs.get_file(entry.path, str(tmp))
+        except CovermillError as exc:
+            log.warning("%s; separating instead", exc)
+
+    def _upload(self, key: str) -> None:
+        entry = self._remote(key)
+        try:
+            with storage_errors(entry, "uploading a stem cache entry"):
+                put_atomic(entry, local=self.path(key))
+        except CovermillError as exc:
+            log.warning("%s; the other workers will separate this song again", exc)
 
     def get(self, key: str, *, shape: tuple[int, ...] | None = None) -> dict[str, np.ndarray] | None:
         """The stems stored under ``key``, or ``None`` (missing, or corrupt: then deleted).
@@ -88,6 +141,8 @@ class StemCache:
         :data:`STEM_NAMES` are all there; anything else is treated as corrupt.
         """
         path = self.path(key)
+        if self.remote is not None and not path.is_file():
+            self._download(key)
         if not path.is_file():
             return None
         try:
@@ -119,6 +174,8 @@ class StemCache:
         path = self.path(key)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays)
+        if self.remote is not None:
+            self._upload(key)
         return path
 
 

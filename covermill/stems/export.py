@@ -14,6 +14,7 @@ from ..audio import load_audio
 from ..constants import WORK_SR
 from ..errors import OutputError
 from ..fsutil import atomic_path
+from ..locations import Location, fetch_to, publish
 from . import resolve
 from .cache import StemCache, separate_cached
 
@@ -53,8 +54,29 @@ def separate_file(
     sum back to the mix exactly; ``flac`` stems are 24-bit (clipped to ±1). With ``use_cache``
     the stems go through the stem cache (``cache_dir`` or the default folder).
 
-    Returns ``{"separator": name used, "cache_hit": bool, "stems": {name: path}}``.
+    ``song`` and ``out_dir`` may be URLs (:mod:`covermill.locations`): the song is then
+    downloaded into a scratch folder, and the stems are written there and uploaded.
+
+    Returns ``{"separator": name used, "cache_hit": bool, "stems": {name: path or URL}}``.
     """
+    song_loc, out_loc = Location.parse(song), Location.parse(out_dir)
+    if song_loc.is_remote or out_loc.is_remote:
+        import shutil
+        import tempfile
+
+        scratch = Path(tempfile.mkdtemp(prefix="covermill-stems-"))
+        try:
+            (scratch / "in").mkdir()
+            local_out = scratch / "out" if out_loc.is_remote else Path(out_loc.path)
+            result = separate_file(fetch_to(song_loc, scratch / "in"), local_out, separator=separator,
+                                   separator_params=separator_params, fmt=fmt, cache_dir=cache_dir,
+                                   use_cache=use_cache, sr=sr)
+            if out_loc.is_remote:
+                publish(local_out, out_loc, last="")
+                result["stems"] = {n: out_loc.join(Path(p).name).url for n, p in result["stems"].items()}
+            return result
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is a file; choose a folder for the stems (-o DIR)")
