@@ -33,95 +33,37 @@ records the failure as before.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
-import re
-import shutil
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import CovermillError, OutputError, ParameterError
+from ..errors import CovermillError, ParameterError
 from ..fsutil import write_text_atomic
 from ..locations import Location, is_url, redact
 from .batch_cluster import WORKER_DEATH_RETRIES, death_reason, make_client
-from .batch_plan import MANIFEST, Job, find_songs, plan, read_manifest, safe_name, state_dir
+from .batch_plan import (
+    MANIFEST,
+    Job,
+    clean_stale,
+    find_songs,
+    out_lock,
+    plan,
+    read_manifest,
+    safe_name,
+    state_dir,
+    write_manifest,
+)
 from .batch_remote import is_finished, upload_summary
 
 __all__ = ["MANIFEST", "BatchSummary", "Job", "clean_stale", "find_songs", "plan", "read_manifest", "run_batch",
            "run_job", "safe_name", "separate_first", "write_index"]
 
 log = logging.getLogger(__name__)
-
-
-def _write_manifest(out: Path, records: dict[tuple[str, str], dict[str, Any]]) -> None:
-    lines = [json.dumps(rec, sort_keys=True) for _, rec in sorted(records.items())]
-    write_text_atomic(state_dir(out) / MANIFEST, "\n".join(lines) + ("\n" if lines else ""))
-
-
-# what covermill itself leaves behind when killed: staging folders (mkdtemp) and atomic_path's
-# temporary files, ".<target>.<8 random characters><suffix>.part", for the files it writes
-_STAGING = re.compile(r"^\..+\.staging-[a-z0-9_]{8}$")
-_PART = re.compile(r"^\..+(\.(?:wav|flac|json|jsonl|html|yaml|yml|aup3|mid))\.[a-z0-9_]{8}\1\.part$")
-
-
-def clean_stale(out: str | os.PathLike, jobs: Iterable[Job] | None = None) -> int:
-    """Remove staging folders and ``.part`` files that an interrupted run left under ``out``.
-
-    Only names covermill makes are touched (a user's ``.movie.mkv.part`` is not), and with
-    ``jobs`` only in the folders those renders write (``OUT`` itself, each output folder,
-    its parent, ``stems/`` and ``midi/``)."""
-    out = Path(out)
-    if jobs is None:
-        folders = [out, *(p for p in out.rglob("*") if p.is_dir() and not p.is_symlink())]
-    else:
-        folders = [out]
-        for job in jobs:
-            d = Path(job.out_dir)
-            folders += [d.parent, d, d / "stems", d / "midi"]
-    removed = 0
-    for folder in dict.fromkeys(folders):
-        if not folder.is_dir():
-            continue
-        for p in folder.iterdir():
-            if p.is_dir() and not p.is_symlink() and _STAGING.match(p.name):
-                shutil.rmtree(p, ignore_errors=True)
-                removed += 1
-            elif p.is_file() and not p.is_symlink() and _PART.match(p.name):
-                p.unlink(missing_ok=True)
-                removed += 1
-    return removed
-
-
-@contextlib.contextmanager
-def out_lock(out: Path) -> Iterator[None]:
-    """Hold ``OUT/.covermill-batch.lock`` (an advisory ``flock``): a second batch on the same
-    ``OUT`` is refused at once instead of interleaving its writes with the first."""
-    import fcntl
-
-    path = out / ".covermill-batch.lock"
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot open the batch lock ({exc.strerror}); check OUT is a folder you "
-                          "can write") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-            raise ParameterError(f"{out}: another covermill batch (pid {holder}) is writing here; "
-                                 "wait for it to finish or choose another OUT") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
 
 
 def run_job(job: Job, separator: str = "auto", cache_dir: str | None = None, session: bool = False,
@@ -352,7 +294,7 @@ def _run_locked(jobs: list[Job], out: Path | str, *, workers, memory_limit, sche
                         render_threads=render_threads, task=task)
             clean_stale(out, todo)  # what the renders of workers that died left; their retries finished
     finally:  # the manifest and the index are written whatever happened above
-        _write_manifest(out, records)
+        write_manifest(out, records)
         final = [records[j.key] for j in jobs if j.key in records]
         write_index(out, final)
         upload_summary(out, (MANIFEST, "index.html"))
@@ -396,7 +338,7 @@ def _render_all(todo: list[Job], records: dict, state: dict, out: Path | str, *,
             if rec["retries"]:
                 log.warning("render of %s was run again %d time(s): its worker died", job.song, rec["retries"])
             records[(rec["song"], rec["recipe"])] = rec
-            _write_manifest(out, records)
+            write_manifest(out, records)
             state["done"] += 1
             state["failed"] += rec["status"] == "failed"
             if progress:

@@ -22,19 +22,22 @@ from there when a rerun on another machine has no local copy).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import shutil
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..constants import AUDIO_EXTENSIONS
-from ..errors import CovermillError, ParameterError
+from ..errors import CovermillError, OutputError, ParameterError
+from ..fsutil import write_text_atomic
 from ..locations import Location, list_audio, read_text
 
 MANIFEST = "manifest.jsonl"
@@ -194,3 +197,68 @@ def plan(folder: str | os.PathLike, recipes: Iterable[str], out: str | os.PathLi
             job = Job(job.song, job.recipe, old)
         pinned.append(job)
     return pinned
+
+
+def write_manifest(out: Path, records: dict[tuple[str, str], dict[str, Any]]) -> None:
+    lines = [json.dumps(rec, sort_keys=True) for _, rec in sorted(records.items())]
+    write_text_atomic(state_dir(out) / MANIFEST, "\n".join(lines) + ("\n" if lines else ""))
+
+
+# what covermill itself leaves behind when killed: staging folders (mkdtemp) and atomic_path's
+# temporary files, ".<target>.<8 random characters><suffix>.part", for the files it writes
+_STAGING = re.compile(r"^\..+\.staging-[a-z0-9_]{8}$")
+_PART = re.compile(r"^\..+(\.(?:wav|flac|json|jsonl|html|yaml|yml|aup3|mid))\.[a-z0-9_]{8}\1\.part$")
+
+
+def clean_stale(out: str | os.PathLike, jobs: Iterable[Job] | None = None) -> int:
+    """Remove staging folders and ``.part`` files that an interrupted run left under ``out``.
+
+    Only names covermill makes are touched (a user's ``.movie.mkv.part`` is not), and with
+    ``jobs`` only in the folders those renders write (``OUT`` itself, each output folder,
+    its parent, ``stems/`` and ``midi/``)."""
+    out = Path(out)
+    if jobs is None:
+        folders = [out, *(p for p in out.rglob("*") if p.is_dir() and not p.is_symlink())]
+    else:
+        folders = [out]
+        for job in jobs:
+            d = Path(job.out_dir)
+            folders += [d.parent, d, d / "stems", d / "midi"]
+    removed = 0
+    for folder in dict.fromkeys(folders):
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            if p.is_dir() and not p.is_symlink() and _STAGING.match(p.name):
+                shutil.rmtree(p, ignore_errors=True)
+                removed += 1
+            elif p.is_file() and not p.is_symlink() and _PART.match(p.name):
+                p.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+@contextlib.contextmanager
+def out_lock(out: Path) -> Iterator[None]:
+    """Hold ``OUT/.covermill-batch.lock`` (an advisory ``flock``): a second batch on the same
+    ``OUT`` is refused at once instead of interleaving its writes with the first."""
+    import fcntl
+
+    path = out / ".covermill-batch.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot open the batch lock ({exc.strerror}); check OUT is a folder you "
+                          "can write") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            raise ParameterError(f"{out}: another covermill batch (pid {holder}) is writing here; "
+                                 "wait for it to finish or choose another OUT") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
