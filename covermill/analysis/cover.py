@@ -33,6 +33,7 @@ import librosa
 import numpy as np
 import scipy.ndimage
 
+from .. import fsutil
 from ..audio import _check_path, load_audio
 from ..errors import ParameterError
 from .rhythm import ANALYSIS_SR, HOP, analysis_mono, cqt_chroma, track_beats
@@ -136,13 +137,8 @@ def features(y: np.ndarray, *, sr: int) -> CoverFeatures:
 
 
 def default_cache_dir() -> Path:
-    """``$COVERMILL_CACHE_DIR`` (covermill's cache root) or the user cache folder, + ``/cover``."""
-    root = os.environ.get("COVERMILL_CACHE_DIR")
-    if root:
-        return Path(root) / "cover"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("covermill")) / "cover"
+    """The cover-feature cache's folder: :func:`covermill.fsutil.cache_dir` ``("cover")``."""
+    return fsutil.cache_dir("cover")
 
 
 def file_digest(path: str | os.PathLike) -> str:
