@@ -1,6 +1,6 @@
 """Benchmark: lead-sheet accuracy on the ground-truth songs of ``bench/groundtruth.py``, and its time.
 
-    .venv/bin/python bench/bench_leadsheet.py --write docs/BENCHMARKS.md [--no-transcribe]
+    .venv/bin/python bench/bench_leadsheet.py --write docs/BENCHMARKS.md [--no-transcribe] [--seconds 20]
 
 For every song the original mix is rendered with FluidSynth (and the lead and bass alone: the
 "perfect separation" stems whose pYIN f0 is passed as ``lead_f0``/``bass_f0``), then
@@ -9,6 +9,10 @@ transcription (default), basic-pitch's notes of the mix are scored as pitch clas
 too: the ceiling of the cover benchmark's method. The time is CPU seconds of ``lead_sheet`` on
 the 133-s demo song, with the analysis memo cold (beats and chroma computed here) and warm
 (what a render pays: its tempo and cover stages have computed them already).
+
+With ``--seconds S`` every song is also analysed on its first ``S`` seconds only (the excerpt
+the cover benchmark ``bench_covers.py`` renders, default there 20 s), scored against its score
+cut alike: a short excerpt holds fewer phrases and cadences, so the key is harder to tell.
 """
 
 from __future__ import annotations
@@ -75,6 +79,27 @@ def separated_scores(song: gt.Song, mix: np.ndarray, sr: int, truth) -> dict:
     return {"sep_melody_f": mel["melody_f"], "sep_melody_pc": mel["melody_pc"], "sep_bass_f": bass_f(truth, sheet)}
 
 
+CLIP_COLS = ("majmin", "sevenths", "downbeat_f", "key", "melody_f", "melody_pc", "bass_f")
+
+
+def evaluate_clip(song: gt.Song, seconds: float) -> dict:
+    """The lead sheet of the song's first ``seconds`` (mix, lead and bass cut alike) against its
+    score cut alike: the sheet's scores only (no separation, no transcription)."""
+    mix, sr = gt.render(song)
+    n = min(mix.shape[1], int(seconds * sr))
+    lead, _ = gt.render(song, "lead")
+    bass, _ = gt.render(song, "bass")
+    truth = gt.score_sheet(song)
+    if n / sr < truth.duration_s:
+        truth = gt.cut(truth, n / sr)
+    lf = f0_track(lead[:, :n], sr, fmin=80, fmax=1000)
+    bf = f0_track(bass[:, :n], sr, fmin=35, fmax=300)
+    sheet = lead_sheet(mix[:, :n], sr=sr, lead_f0=lf, bass_f0=bf)
+    return {**scoring.sheet_scores(truth, sheet), "bass_f": bass_f(truth, sheet),
+            "meter": f"{sheet.beats_per_bar}/4" if sheet.has_beat else "free",
+            "key_est": sheet.key.label if sheet.key else "-", "warnings": "; ".join(sheet.warnings)}
+
+
 def evaluate(song: gt.Song, *, transcribe: bool) -> dict:
     mix, sr = gt.render(song)
     lead, _ = gt.render(song, "lead")
@@ -115,34 +140,60 @@ def _fmt(x) -> str:
     return "–" if isinstance(x, float) and not np.isfinite(x) else (f"{x:.2f}" if isinstance(x, float) else str(x))
 
 
-def table(results: list[tuple[gt.Song, dict]], transcribe: bool) -> list[str]:
+def table(results: list[tuple[gt.Song, dict]], transcribe: bool, cols: tuple[str, ...] = COLS) -> list[str]:
     extra = ("pc_precision", "pc_recall", "melody_heard", "mix_melody_f", "mix_melody_pc") if transcribe else ()
-    head = ["song", "score", "meter", "key (est.)", *COLS, *extra, "warnings"]
+    head = ["song", "score", "meter", "key (est.)", *cols, *extra, "warnings"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for song, r in results:
-        cells = [song.name, gt.describe(song), r["meter"], r["key_est"], *(_fmt(r[c]) for c in COLS),
+        cells = [song.name, gt.describe(song), r["meter"], r["key_est"], *(_fmt(r[c]) for c in cols),
                  *(_fmt(r[c]) for c in extra), r["warnings"] or "–"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def clip_lines(clips: dict[str, list[tuple[gt.Song, dict]]], seconds: float) -> list[str]:
+    """The ``--seconds`` part of the section: means and one table of every song's excerpt."""
+    def mean(group: str) -> dict:
+        return {c: float(np.nanmean([r[c] for _, r in clips[group]])) for c in CLIP_COLS}
+
+    reg, held = mean("regular"), mean("heldout")
+    summary = ("chords majmin **{majmin:.2f}**, sevenths {sevenths:.2f}, downbeat F **{downbeat_f:.2f}**, key "
+               "**{key:.2f}**, melody notes F {melody_f:.2f}, bass notes F {bass_f:.2f}")
+    rows = [(s, r) for group in ("regular", "heldout", "special") for s, r in clips[group]]
+    return [f"**The first {seconds:g} s of every song** (`--seconds {seconds:g}`: the excerpt `bench_covers.py` "
+            f"renders; mix, lead and bass cut alike, scored against the score cut alike). Regular songs (mean of "
+            f"{len(clips['regular'])}): " + summary.format(**reg) + f"; held-out (mean of {len(clips['heldout'])}): "
+            + summary.format(**held) + ". Rows: the regular songs, then the held-out ones, then the special ones.",
+            "", *table(rows, False, CLIP_COLS), ""]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", type=Path, help="markdown file whose leadsheet section is replaced")
     ap.add_argument("--no-transcribe", action="store_true", help="skip basic-pitch on the mixes")
+    ap.add_argument("--seconds", type=float, help="also analyse the first SECONDS of every song (e.g. 20: the "
+                    "excerpt bench_covers.py renders) and report it in a table of its own")
     args = ap.parse_args(argv)
+    if args.seconds is not None and args.seconds < 2:
+        ap.error(f"--seconds {args.seconds:g}: give at least 2 (covermill's shortest song)")
     transcribe = not args.no_transcribe
     warnings.filterwarnings("ignore")
     regular = [(s, evaluate(s, transcribe=transcribe)) for s in gt.SONGS]
     heldout = [(s, evaluate(s, transcribe=transcribe)) for s in gt.HELDOUT]
     special = [(s, evaluate(s, transcribe=transcribe)) for s in gt.SPECIAL]
+    clips = {}
+    if args.seconds is not None:
+        clips = {name: [(s, evaluate_clip(s, args.seconds)) for s in songs]
+                 for name, songs in (("regular", gt.SONGS), ("heldout", gt.HELDOUT), ("special", gt.SPECIAL))}
     t = timing()
     cols = COLS + (("pc_precision", "pc_recall", "melody_heard", "mix_melody_f", "mix_melody_pc") if transcribe
                    else ())
     mean = {c: float(np.nanmean([r[c] for _, r in regular])) for c in cols}
     held = {c: float(np.nanmean([r[c] for _, r in heldout])) for c in cols}
     lines = [
-        "Command: `.venv/bin/python bench/bench_leadsheet.py --write docs/BENCHMARKS.md` "
+        "Command: `.venv/bin/python bench/bench_leadsheet.py --write docs/BENCHMARKS.md"
+        + ("" if args.seconds is None else f" --seconds {args.seconds:g}") + ("" if transcribe else " --no-transcribe")
+        + "` "
         f"({platform.machine()}, {os.cpu_count()} cores, OMP_NUM_THREADS=1). Songs: `bench/groundtruth.py` "
         "(scores written there, rendered by FluidSynth with FluidR3_GM: lead on *Voice Oohs* (*Choir Aahs* in "
         "free time, *Synth Voice* in one held-out song), electric piano (held out: piano, nylon guitar, "
@@ -173,10 +224,12 @@ def main(argv=None) -> int:
                  .format(**held))
     lines += ["", *table(regular, transcribe), "", "Held out:", "", *table(heldout, transcribe), "",
               "Reported apart (bad input, no targets):", "",
-              *table(special, transcribe), "",
-              f"Time: `lead_sheet()` on the demo song ({t['duration']:.0f} s) takes **{t['warm']:.2f} CPU-s** "
-              f"with the analysis memo warm (the render has tracked the beats and computed the chroma for tempo "
-              f"and cover detection already) and {t['cold']:.2f} CPU-s cold (beats and CQT chroma included)."]
+              *table(special, transcribe), ""]
+    if clips:
+        lines += clip_lines(clips, args.seconds)
+    lines.append(f"Time: `lead_sheet()` on the demo song ({t['duration']:.0f} s) takes **{t['warm']:.2f} CPU-s** "
+                 f"with the analysis memo warm (the render has tracked the beats and computed the chroma for tempo "
+                 f"and cover detection already) and {t['cold']:.2f} CPU-s cold (beats and CQT chroma included).")
     body = "\n".join(lines)
     print(body)
     if args.write:

@@ -13,4 +13,12 @@ composes them; ``covermill.cli`` only parses arguments and calls ``automation``.
 This module stays light: importing it loads no audio or ML library.
 """
 
-__version__ = "0.1.0"
+
+def __getattr__(name: str):
+    """``covermill.__version__``: this build's version (:func:`covermill.buildinfo.version`),
+    computed on first use so that importing covermill runs no git."""
+    if name == "__version__":
+        from .buildinfo import version
+
+        return version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,8 +1,5 @@
-"""Key and chords from beat-synchronous chroma.
+"""Chords from beat-synchronous chroma (the key is :mod:`.key`'s).
 
-- :func:`estimate_key`: Krumhansl-Kessler key profiles correlated with the song's chroma
-  (Krumhansl 1990), the relative major/minor pair then decided by which tonic chord the
-  decoded chords dwell on.
 - :func:`decode_chords`: one chord per beat by a Viterbi path (an HMM whose states are the
   chord templates of :data:`QUALITIES` on 12 roots plus "N") over cosine similarities of
   the beat's chroma with each template; a change costs ``change_penalty`` except where
@@ -13,15 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..leadsheet import CHORD_INTERVALS, MODE_SCALES, Key
+from ..leadsheet import CHORD_INTERVALS
 
 #: Chord qualities the decoder chooses from (mir_eval shorthand), with a log-prior each:
 #: sevenths and the rarer triads must explain the chroma clearly better than a plain triad.
 QUALITIES: dict[str, float] = {"maj": 0.0, "min": 0.0, "7": -0.01, "min7": -0.03, "dim": -0.12, "sus4": -0.12}
-
-# Krumhansl-Kessler probe-tone profiles (C major, C minor).
-_KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
 
 def chord_templates() -> tuple[list[tuple[int, str]], np.ndarray, np.ndarray]:
@@ -96,44 +89,3 @@ def decode_chords(chroma: np.ndarray, energy: np.ndarray, *, change_ok: np.ndarr
     for t in range(n - 1, 0, -1):
         path[t - 1] = back[t, path[t]]
     return [None if s == len(labels) else labels[s] for s in path]
-
-
-def estimate_key(chroma: np.ndarray, weights: np.ndarray | None = None,
-                 chords: list[tuple[int, str] | None] | None = None) -> Key | None:
-    """The key of beat chroma ``(12, n)``; ``None`` when there is no pitched content.
-
-    The profile correlation is added to evidence from the decoded ``chords``: the share of
-    beats on the tonic triad, on diatonic roots and on the dominant seventh (V7), and
-    whether the song ends on the tonic. This mostly decides between a major key and its
-    relative minor, which share a scale.
-    """
-    x = compress(chroma)
-    if x.shape[1] == 0 or not np.any(x):
-        return None
-    w = np.ones(x.shape[1]) if weights is None else np.asarray(weights, float)
-    profile = (x * w[None]).sum(axis=1)
-    if profile.max() <= 0 or float(np.std(profile)) < 1e-9:  # nothing, or every pitch class alike
-        return None
-    scores = []
-    for mode, kk in (("major", _KK_MAJOR), ("minor", _KK_MINOR)):
-        for tonic in range(12):
-            scores.append((float(np.corrcoef(profile, np.roll(kk, tonic))[0, 1]), tonic, mode))
-    if chords:
-        voiced = [c for c in chords if c is not None]
-        total = max(1, len(voiced))
-        last = next((c for c in reversed(chords) if c is not None), None)
-        boosted = []
-        for r, tonic, mode in scores:
-            triad = "maj" if mode == "major" else "min"
-            share = sum(1 for c in voiced if c[0] == tonic and c[1].startswith(triad[:3])) / total
-            scale = {(tonic + i) % 12 for i in MODE_SCALES[mode]}
-            diatonic = sum(1 for c in voiced if c[0] in scale) / total
-            end = 0.08 if last is not None and last[0] == tonic else 0.0
-            # a dominant seventh (V7) points at its tonic, in major and (harmonic) minor alike
-            dominant = sum(1 for c in voiced if c[1] == "7" and c[0] == (tonic + 7) % 12) / total
-            boosted.append((r + 0.5 * share + 0.3 * diatonic + 0.6 * dominant + end, tonic, mode))
-        scores = boosted
-    scores.sort(reverse=True)
-    best, second = scores[0][0], scores[1][0]
-    confidence = float(np.clip((best - second) * 5.0, 0.0, 1.0))
-    return Key(scores[0][1], scores[0][2], round(confidence, 3))

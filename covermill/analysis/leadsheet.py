@@ -10,7 +10,7 @@ Methods (written into :attr:`LeadSheet.methods`): beats — librosa's dynamic-pr
 tracker with the refined period (:func:`~covermill.analysis.rhythm.track_beats`); meter and
 downbeats — accent contrast per beat phase (:mod:`.meter`); chords — Viterbi over chord
 templates on beat chroma, changes cheaper on bar lines (:mod:`.chords`); key —
-Krumhansl-Kessler profiles and the decoded chords; melody/bass — :func:`clean_melody`;
+Albrecht-Shanahan profiles and the decoded chords on the bars (:mod:`.key`); melody/bass — :func:`clean_melody`;
 sections — 4-bar phrases labelled by repetition (:mod:`.sections`).
 """
 
@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..leadsheet import Chord, LeadSheet
-from .chords import QUALITIES, compress, decode_chords, estimate_key
+from .chords import QUALITIES, compress, decode_chords
+from .key import estimate_key, phrase_columns
 from .melody import bass_from_chords, clean_melody, subdivide
 from .meter import beat_is_steady, downbeats, harmonic_novelty
 from .rhythm import ANALYSIS_SR, HOP, analysis_mono, cqt_chroma, track_beats
@@ -113,7 +114,8 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
     duration = float(mono.size / ANALYSIS_SR)
     methods = {"beats": "librosa beat_track + period refined on onset autocorrelation (analysis.rhythm)",
                "meter": "accent contrast per beat phase: chord-change novelty, low-band onsets, bass onsets",
-               "key": "Krumhansl-Kessler profiles on beat chroma + chord evidence (tonic triad, diatonic roots, V7)",
+               "key": "Albrecht-Shanahan profiles on beat chroma + chord evidence (tonic at phrase starts, V and V-I, "
+                      "chords in the scale)",
                "chords": f"Viterbi over {len(QUALITIES)}x12 chord templates + N on beat CQT chroma",
                "melody": "clean_melody on the lead stem's f0" if lead_f0 is not None else "none (no lead f0)",
                "bass": "clean_melody on the bass stem's f0" if bass_f0 is not None else "chord roots",
@@ -152,6 +154,7 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
     first = decode_chords(col_chroma, energy)
 
     bpb, phase, downs = 4, 0, np.zeros(0)
+    bar_cols = phrase_cols = None
     labels = first
     if steady:
         # the bass line's onsets mark bars; its pitch classes would mislead the chords (fifths, walking lines)
@@ -166,6 +169,10 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
             accents["bass"] = bass_onsets
         bpb, phase, _ = downbeats(accents, weights={"novelty": 1.0, "change": 1.0, "low": 0.7, "bass": 0.7})
         downs = starts[phase::bpb]
+        bar_cols = list(range(off + phase, off + len(starts), bpb))
+        loud = np.flatnonzero(rms > 0.05 * float(rms.max(initial=0.0)))
+        phrase_cols = phrase_columns(cstarts, downs, onset_s=float(loud[0]) / fps if len(loud) else 0.0,
+                                     bar_s=bpb * period)
         change_ok = np.ones(len(cstarts), bool)
         ok = np.zeros(len(starts), bool)
         ok[phase::bpb] = True
@@ -176,7 +183,9 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
     chords = _spans(labels, cstarts, duration)
     if all(c.root is None for c in chords):
         warnings.append("no chord")
-    key = estimate_key(col_chroma, weights=energy, chords=labels) if not all(x is None for x in labels) else None
+    key = None
+    if not all(x is None for x in labels):
+        key = estimate_key(col_chroma, weights=energy, chords=labels, bar_starts=bar_cols, phrase_starts=phrase_cols)
 
     grid = subdivide(starts, 4) if steady else None
     melody = ()

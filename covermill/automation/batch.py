@@ -7,7 +7,8 @@ run; one single-threaded worker process per core by default) or on an existing c
 (:mod:`covermill.automation.batch_cluster`). Output names: :mod:`covermill.automation.batch_plan`.
 
 ``OUT/manifest.jsonl`` holds one record per pair (``song``, ``recipe``, ``status`` ``ok`` |
-``failed``, ``output``, ``error``, ``seconds``), rewritten atomically after every finished
+``failed``, ``output``, ``error``, ``seconds``, ``retries``: times its worker died under it and it
+was run again elsewhere), rewritten atomically after every finished
 task. A rerun skips pairs already ``ok`` whose ``qa.json`` exists, and retries failures only
 when asked. A song that fails, or kills its worker three times, is recorded and the batch
 goes on; the manifest and ``index.html`` are written however the batch ends. Each render
@@ -44,7 +45,7 @@ from typing import Any
 
 from ..errors import CovermillError, OutputError, ParameterError
 from ..fsutil import write_text_atomic
-from .batch_cluster import death_reason, make_client
+from .batch_cluster import WORKER_DEATH_RETRIES, death_reason, make_client
 from .batch_plan import MANIFEST, Job, find_songs, plan, read_manifest, safe_name
 
 __all__ = ["MANIFEST", "BatchSummary", "Job", "clean_stale", "find_songs", "plan", "read_manifest", "run_batch",
@@ -335,6 +336,7 @@ def _run_locked(jobs: list[Job], out: Path, *, workers, memory_limit, scheduler,
             _render_all(todo, records, state, out, workers=workers, memory_limit=memory_limit, scheduler=scheduler,
                         separator=separator, cache_dir=cache_dir, session=session, progress=progress,
                         render_threads=render_threads, task=task)
+            clean_stale(out, todo)  # what the renders of workers that died left; their retries finished
     finally:  # the manifest and the index are written whatever happened above
         _write_manifest(out, records)
         final = [records[j.key] for j in jobs if j.key in records]
@@ -348,23 +350,31 @@ def _render_all(todo: list[Job], records: dict, state: dict, out: Path, *, worke
                 separator, cache_dir, session, progress, render_threads, task) -> None:
     from distributed import as_completed
 
+    from .batch_build import RenderStarts, admit_workers, run_checked
+
     client, cluster = make_client(workers=workers, memory_limit=memory_limit, scheduler=scheduler)
     # one local worker leaves cores idle: let each render use them; more workers fill them already
     parallel = render_threads if render_threads is not None else (
         scheduler is None and workers < (os.cpu_count() or 1))
     try:
-        futures = {client.submit(task, job, separator, str(cache_dir), session, parallel,
+        # every worker of a cluster runs this covermill build, or the batch is refused (a private local
+        # cluster runs this very installation)
+        build = admit_workers(client) if scheduler else None
+        starts = RenderStarts(client)
+        futures = {client.submit(run_checked, task, build, job, separator, str(cache_dir), session, parallel,
                                  key=f"render-{i}-{safe_name(Path(job.song).stem)[0][:40]}", pure=False): job
                    for i, job in enumerate(todo)}
         for future in as_completed(futures):
             job = futures[future]
             try:
-                rec = future.result()
+                rec = {**future.result(), "retries": starts.retries(future.key)}
             except Exception as exc:  # the worker died every time, or the cluster failed the task
                 reason = death_reason(exc) or f"{type(exc).__name__}: {exc}"
                 log.warning("render of %s failed: %s", job.song, reason)
                 rec = {"song": job.song, "recipe": job.recipe, "output": job.out_dir, "status": "failed",
-                       "error": reason, "seconds": None}
+                       "error": reason, "seconds": None, "retries": WORKER_DEATH_RETRIES if death_reason(exc) else 0}
+            if rec["retries"]:
+                log.warning("render of %s was run again %d time(s): its worker died", job.song, rec["retries"])
             records[(rec["song"], rec["recipe"])] = rec
             _write_manifest(out, records)
             state["done"] += 1

@@ -10,7 +10,10 @@ cluster you trust as you trust your own account (``docs/security.md``).
 
 A task whose worker dies (out of memory, killed) is run again on any worker, at most
 :data:`WORKER_DEATH_RETRIES` times; the scheduler then gives up on it with
-:class:`distributed.KilledWorker`, which the batch records as a failure of that song.
+:class:`distributed.KilledWorker`, which the batch records as a failure of that song. A
+scheduler you start yourself reads this limit from its own configuration: start it with
+``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=2`` (``docs/cluster.md``). Which workers may
+render, and how often a task was run again: :mod:`covermill.automation.batch_build`.
 """
 
 from __future__ import annotations
@@ -60,3 +63,4 @@ def death_reason(exc: BaseException) -> str | None:
         return (f"the worker rendering it died {WORKER_DEATH_RETRIES + 1} times (out of memory? raise "
                 "--memory-limit or use fewer --workers)")
     return None
+

@@ -13,7 +13,6 @@ import logging
 
 import click
 
-from .. import __version__
 from ..errors import CovermillError
 
 
@@ -27,8 +26,17 @@ class _Group(click.Group):
             raise click.ClickException(str(exc)) from None
 
 
+def _show_version(ctx: click.Context, _param, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        from ..buildinfo import version  # git is asked only here, not on every start
+
+        click.echo(f"covermill, version {version()}")
+        ctx.exit()
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="covermill")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_show_version,
+              help="Show the version (with the git commit of the build) and exit.")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def main(verbose: int) -> None:
     """Turn any song into a cover in another genre, from YAML recipes, with QA."""
@@ -36,7 +44,7 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-from . import analysis, instruments, recipes, render, stems  # noqa: E402,F401  (register the commands)
+from . import analysis, instruments, models, recipes, render, stems  # noqa: E402,F401  (register the commands)
 
 __all__ = ["main"]
 

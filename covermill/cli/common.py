@@ -35,9 +35,26 @@ def parse_excerpt(text: str) -> tuple[float, float]:
     return start, seconds
 
 
+def _allow_fetch(_ctx, _param, value: bool) -> None:
+    if value:  # the environment, so that the batch's worker processes see it too
+        import os
+
+        from ..stems.models import FETCH_ENV
+
+        os.environ[FETCH_ENV] = "1"
+
+
+def fetch_models_option(f):
+    """--fetch-models: a missing Demucs model is fetched on first use (sets $COVERMILL_FETCH_MODELS)."""
+    return click.option("--fetch-models", is_flag=True, expose_value=False, callback=_allow_fetch,
+                        help="Fetch missing Demucs weights on first use, checksummed (also $COVERMILL_FETCH_MODELS=1; "
+                             "mirror: $COVERMILL_MODELS_URL). See `covermill models`.")(f)
+
+
 def separator_options(f):
-    """--separator (choices from the separator registry), --model, --model-dir, --device: the same on
-    every command that separates (`render`, `stems`, `batch`)."""
+    """--separator (choices from the separator registry), --model, --model-dir, --device, --fetch-models:
+    the same on every command that separates (`render`, `stems`, `batch`)."""
+    f = fetch_models_option(f)
     f = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                      help="Where Demucs runs (auto: CUDA when present).")(f)
     f = click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path),

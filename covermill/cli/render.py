@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from . import main
 from .common import (
     RegistryChoice,
     cache_dir_option,
+    fetch_models_option,
     instruments_dir_option,
     parse_excerpt,
     progress_bar,
@@ -114,8 +116,12 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: s
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
               help="Use an existing Dask cluster; its workers run code as you: use only one you trust "
                    "(docs/security.md).")
+@click.option("--cluster", "cluster_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Start or join the cluster a YAML file describes (kind: scheduler | slurm | kubernetes; "
+                   "docs/cluster.md).")
 @click.option("--retry-failed", is_flag=True, help="Render again the songs that failed last time.")
 @click.option("--separator", default="auto", show_default=True, help="Stem separator backend (auto|dsp|demucs).")
+@fetch_models_option
 @cache_dir_option
 @click.option("--session", is_flag=True, help="Also save an Audacity review session per render (one at a time).")
 @click.option("--separate-first/--no-separate-first", default=None,
@@ -123,7 +129,7 @@ def render(song: Path, recipe_name: str, out_dir: Path, separator: str, model: s
                    "stem cache (default: only when Demucs runs on CUDA).")
 @quiet_option
 def batch(folder: Path, recipe_names: tuple[str, ...], out_dir: Path, workers: int, memory_limit: str | None,
-          scheduler: str | None, retry_failed: bool, separator: str, cache_dir: Path | None, session: bool,
+          scheduler: str | None, cluster_file: Path | None, retry_failed: bool, separator: str, cache_dir: Path | None, session: bool,
           separate_first: bool | None, quiet: bool) -> None:
     """Render every song in FOLDER with every recipe; resumable (OUT/manifest.jsonl)."""
     from rich.console import Console
@@ -152,7 +158,14 @@ def batch(folder: Path, recipe_names: tuple[str, ...], out_dir: Path, workers: i
             bar.console.print(f"[red]failed[/red] {escape(str(ev['record']['error']))}", markup=True,
                               highlight=False)
 
-    with bar:
+    cluster = contextlib.nullcontext(scheduler)
+    if cluster_file is not None:
+        from ..automation.cluster_config import load_cluster_config, start_cluster
+
+        if scheduler:
+            raise click.UsageError("give --cluster or --scheduler, not both")
+        cluster = start_cluster(load_cluster_config(cluster_file))
+    with bar, cluster as scheduler:
         summary = run_batch(folder, list(recipe_names), out_dir, workers=workers, memory_limit=memory_limit,
                             scheduler=scheduler, retry_failed=retry_failed, separator=separator,
                             cache_dir=cache_dir, session=session, progress=callback,

@@ -43,6 +43,7 @@ class AutoSeparator:
                 reason = "demucs is not installed (pip install 'covermill[demucs]')"
             elif locate(self.model, self.model_dir) is None:
                 reason = missing_message(self.model, self.model_dir)
+                reason = self._fetch() or reason
             else:
                 reason = ""
             if reason:
@@ -52,6 +53,21 @@ class AutoSeparator:
                 log.info("separator auto -> demucs (model %s)", self.model)
                 self.chosen_ = DemucsSeparator(model=self.model, model_dir=self.model_dir, **self.demucs_params)
         return self.chosen_
+
+    def _fetch(self) -> str:
+        """With fetching allowed (:func:`covermill.stems.models.fetch_allowed`), fetch the model's
+        weights: ``""`` when they are here now, else why not (auto then uses dsp)."""
+        from ..errors import CovermillError
+        from .models import default_dest, fetch, fetch_allowed
+
+        if not fetch_allowed():
+            return ""
+        try:
+            fetch(self.model, dest=default_dest(self.model_dir))
+        except CovermillError as exc:
+            log.warning("separator auto -> dsp: fetching demucs model %s failed: %s", self.model, exc)
+            return str(exc)
+        return "" if locate(self.model, self.model_dir) is not None else missing_message(self.model, self.model_dir)
 
     def separate(self, y: np.ndarray, *, sr: int) -> dict[str, np.ndarray]:
         return self.choose().separate(y, sr=sr)

@@ -1,6 +1,8 @@
 """Demucs 4 (Hybrid Transformer Demucs) from local checkpoints, through demucs's own API.
 
-Weights cannot be downloaded by covermill; they are looked up, in this order, in
+Weights are fetched only when the user allows it (``covermill models fetch``, or
+``--fetch-models`` / ``$COVERMILL_FETCH_MODELS=1`` on first use: :mod:`covermill.stems.models`);
+they are looked up, in this order, in
 
 1. ``model_dir`` (``--model-dir``), then ``$COVERMILL_MODEL_DIR``: a demucs *local repo*,
    i.e. a flat folder of ``<sig>-<sha256 prefix>.th`` checkpoints plus ``<name>.yaml`` bags
@@ -166,9 +168,31 @@ class DemucsSeparator:
         self.residual = residual
         self.batch_size = batch_size
 
-    def cache_params(self) -> dict:
-        """Parameters that change the output (for the stem cache), incl. the checkpoints used."""
+    def _weights(self) -> tuple[Path, bool, list[Path]]:
+        """:func:`locate` the weights; missing ones are fetched first when the user allows it
+        (:func:`covermill.stems.models.fetch_allowed`), else :class:`ModelLoadingError`."""
         found = locate(self.model, self.model_dir)
+        if found is None:
+            from .models import FETCH_ENV, default_dest, fetch, fetch_allowed
+
+            if not fetch_allowed():
+                raise ModelLoadingError(missing_message(self.model, self.model_dir) +
+                                        f"; or let covermill fetch it: --fetch-models / {FETCH_ENV}=1")
+            log.warning("fetching demucs model %s into %s", self.model, default_dest(self.model_dir))
+            fetch(self.model, dest=default_dest(self.model_dir))
+            found = locate(self.model, self.model_dir)
+            if found is None:  # fetched into a folder locate() does not search: cannot happen with default_dest
+                raise ModelLoadingError(missing_message(self.model, self.model_dir))
+        return found
+
+    def cache_params(self) -> dict:
+        """Parameters that change the output (for the stem cache), incl. the checkpoints used
+        (fetched first when missing and allowed, so the key names the weights that will run)."""
+        from .models import fetch_allowed
+
+        found = locate(self.model, self.model_dir)
+        if found is None and fetch_allowed():
+            found = self._weights()
         files = [f"{p.name}:{p.stat().st_size}" for p in found[2]] if found else []
         return {"model": self.model, "shifts": self.shifts, "overlap": self.overlap, "segment": self.segment,
                 "split": self.split, "residual": self.residual, "weights": files}
@@ -194,10 +218,7 @@ class DemucsSeparator:
         self._check()
         if self.model_dir is not None and not Path(self.model_dir).is_dir():
             raise ModelLoadingError(f"--model-dir {self.model_dir}: no such folder")
-        found = locate(self.model, self.model_dir)
-        if found is None:
-            raise ModelLoadingError(missing_message(self.model, self.model_dir))
-        folder, has_bag, files = found
+        folder, has_bag, files = self._weights()
         try:
             import torch  # noqa: F401
             from demucs import pretrained, repo

@@ -295,7 +295,17 @@ def test_bass_f0_gives_the_bass_line(waltz):
 
 
 def test_key_of_a_flat_chroma_is_none():
-    from covermill.analysis.chords import estimate_key
+    from covermill.analysis.key import estimate_key
 
     assert estimate_key(np.ones((12, 8))) is None
     assert estimate_key(np.zeros((12, 0))) is None
+
+
+@pytest.mark.parametrize("progression, want", [
+    ([(9, "min"), (5, "maj"), (0, "maj"), (7, "maj")], "A minor"),  # i VI III VII: the Aeolian ballad
+    ([(0, "maj"), (9, "min"), (5, "maj"), (7, "maj")], "C major"),  # the same chords from the tonic of C
+])
+def test_key_of_a_short_excerpt_tells_the_relative_minor_from_the_major(progression, want):
+    # 8 bars at 100 BPM (~20 s, the cover benchmark's excerpt): same pitch classes, same time on each chord
+    y, _, lead = synth_song(progression, bpm=100, beats_per_bar=4, bars=8, seed=3)
+    assert lead_sheet(y, sr=SR, lead_f0=lead).key.label == want
