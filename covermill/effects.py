@@ -1,11 +1,14 @@
-"""The pedalboard plugins a recipe may use, how they are validated and built.
+"""The effects a recipe may use (:data:`EFFECTS`), how they are validated and built.
 
 Shared lower layer: the recipe schema validates effects with it at load time, the mixer and
 the master chain build them.
 
-Only built-in pedalboard effects are allowed: nothing that loads third-party binaries
-(``VST3Plugin``, ``AudioUnitPlugin``). ``Convolution`` takes an impulse-response file
-whose path is resolved inside the recipe's folder and may not leave it.
+Every effect is registered in :data:`EFFECTS` and states its whole contract (:class:`Effect`):
+its parameters, their ranges, the one that names a file, and a call that builds a pedalboard
+plugin. Only built-in pedalboard effects are registered: nothing that loads third-party binaries
+(``VST3Plugin``, ``AudioUnitPlugin``). ``Convolution`` takes an impulse-response file whose path is
+resolved inside the recipe's folder and may not leave it. Registering imports nothing: pedalboard
+is imported when an effect is first built or asked for its parameters.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import difflib
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import pedalboard
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .errors import ParameterError
 from .fsutil import recipe_path
+from .registry import Registry
+
+if TYPE_CHECKING:
+    import pedalboard
 
 ALLOWED_PLUGINS: tuple[str, ...] = (
     "Bitcrush", "Chorus", "Clipping", "Compressor", "Convolution", "Delay", "Distortion", "Gain",
@@ -64,8 +69,7 @@ PARAM_RANGES: dict[str, dict[str, tuple[float, float]]] = {
 }
 
 
-def _check_ranges(name: str, params: Mapping[str, Any]) -> None:
-    ranges = PARAM_RANGES.get(name, {})
+def _check_ranges(name: str, params: Mapping[str, Any], ranges: Mapping[str, tuple[float, float]]) -> None:
     for key, value in params.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             if key in ranges:
@@ -78,16 +82,62 @@ def _check_ranges(name: str, params: Mapping[str, Any]) -> None:
             raise ParameterError(f"{name}: {key}={value!r} must be within [{low:g}, {high:g}]")
 
 
+@runtime_checkable
+class Effect(Protocol):
+    """The whole contract of an effect a recipe may name.
+
+    ``name`` is its recipe name (``plugin: NAME``); ``ranges`` the allowed ``[low, high]`` of its
+    numeric parameters (units in the names; a value outside is refused when the recipe loads);
+    ``path_param`` the parameter that names a file inside the recipe's folder (``None``: none);
+    ``parameters()`` every parameter name it takes; ``effect(**params)`` builds it: a
+    ``pedalboard.Plugin`` (``plugin(y, sr)``: float32 ``(channels, n)`` -> ``(channels, n)``), so that
+    a chain is one ``pedalboard.Pedalboard`` and its latency is compensated across the chain.
+    """
+
+    name: str
+    ranges: Mapping[str, tuple[float, float]]
+    path_param: str | None
+
+    def parameters(self) -> list[str]: ...
+
+    def __call__(self, **params: Any) -> pedalboard.Plugin: ...
+
+
+class PedalboardEffect:
+    """A built-in pedalboard plugin, by class name."""
+
+    def __init__(self, name: str, *, path_param: str | None = None) -> None:
+        self.name = name
+        self.ranges = PARAM_RANGES.get(name, {})
+        self.path_param = path_param
+
+    def parameters(self) -> list[str]:
+        """Parameter names (as pedalboard properties)."""
+        if self.name == "Convolution":
+            return ["impulse_response_filename", "mix"]
+        import pedalboard
+
+        probe = getattr(pedalboard, self.name)()
+        return sorted(
+            p for p in dir(probe)
+            if not p.startswith("_") and p not in ("is_effect", "is_instrument") and not callable(getattr(probe, p))
+        )
+
+    def __call__(self, **params: Any) -> pedalboard.Plugin:
+        import pedalboard
+
+        return getattr(pedalboard, self.name)(**params)
+
+
+#: The effects a recipe may use, by name (see :class:`Effect`).
+EFFECTS = Registry("effect")
+for _name in ALLOWED_PLUGINS:
+    EFFECTS.register(_name)(PedalboardEffect(_name, path_param=_PATH_PARAMS.get(_name)))
+
+
 def plugin_parameters(name: str) -> list[str]:
-    """Parameter names of the allowed plugin ``name`` (as pedalboard properties)."""
-    cls = getattr(pedalboard, name)
-    if name == "Convolution":
-        return ["impulse_response_filename", "mix"]
-    probe = cls()
-    return sorted(
-        p for p in dir(probe)
-        if not p.startswith("_") and p not in ("is_effect", "is_instrument") and not callable(getattr(probe, p))
-    )
+    """Parameter names of the effect ``name``."""
+    return EFFECTS.factory(name).parameters()
 
 
 def _suggest(word: str, choices) -> str:
@@ -96,23 +146,23 @@ def _suggest(word: str, choices) -> str:
 
 
 def build_plugin(name: str, params: Mapping[str, Any], *, root: str | Path | None = None) -> pedalboard.Plugin:
-    """Construct the pedalboard plugin ``name`` with ``params``; raise :class:`ParameterError` with the fix.
+    """Construct the effect ``name`` (:data:`EFFECTS`) with ``params``; raise :class:`ParameterError` with the fix.
 
     ``root`` is the folder that file parameters (impulse responses) are resolved in.
     """
-    if name not in ALLOWED_PLUGINS:
-        raise ParameterError(
-            f"unknown effect {name!r}{_suggest(name, ALLOWED_PLUGINS)}; allowed: {', '.join(ALLOWED_PLUGINS)}"
-        )
-    valid = plugin_parameters(name)
+    if name not in EFFECTS:
+        allowed = EFFECTS.available()
+        raise ParameterError(f"unknown effect {name!r}{_suggest(name, allowed)}; allowed: {', '.join(allowed)}")
+    effect = EFFECTS.factory(name)
+    valid = effect.parameters()
     for key in params:
         if key not in valid:
             raise ParameterError(
                 f"unknown parameter {key!r} for {name}{_suggest(key, valid)}; valid: {', '.join(valid)}"
             )
-    _check_ranges(name, params)
+    _check_ranges(name, params, effect.ranges)
     kwargs = dict(params)
-    path_key = _PATH_PARAMS.get(name)
+    path_key = effect.path_param
     if path_key:
         if path_key not in kwargs:
             raise ParameterError(f"{name} needs {path_key!r} (a file inside the recipe's folder)")
@@ -131,7 +181,7 @@ def build_plugin(name: str, params: Mapping[str, Any], *, root: str | Path | Non
             raise ParameterError(f"{name}: impulse response {str(path)!r} does not exist")
         kwargs[path_key] = str(path)
     try:
-        return getattr(pedalboard, name)(**kwargs)
+        return effect(**kwargs)
     except (ValueError, TypeError, RuntimeError, OverflowError) as exc:
         detail = str(exc).splitlines()[0]
         raise ParameterError(f"{name}({', '.join(f'{k}={v!r}' for k, v in params.items())}): {detail}") from None
@@ -139,4 +189,6 @@ def build_plugin(name: str, params: Mapping[str, Any], *, root: str | Path | Non
 
 def build_chain(effects, *, root: str | Path | None = None) -> pedalboard.Pedalboard:
     """A :class:`pedalboard.Pedalboard` from a list of ``(name, params)`` pairs."""
+    import pedalboard
+
     return pedalboard.Pedalboard([build_plugin(name, params, root=root) for name, params in effects])

@@ -1,4 +1,5 @@
-"""Filesystem helpers: atomic writes and paths that cannot escape their root."""
+"""Filesystem helpers: atomic writes, paths that cannot escape their root, covermill's cache
+folders (:func:`cache_dir`) and the one rule for finding audio files in a folder (:func:`find_audio`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from .constants import AUDIO_EXTENSIONS
 from .errors import OutputError, ParameterError
+
+#: Environment variable that moves every covermill cache (``$COVERMILL_CACHE_DIR/<kind>``).
+CACHE_DIR_ENV = "COVERMILL_CACHE_DIR"
 
 _UMASK_LOCK = threading.Lock()
 
@@ -138,3 +143,59 @@ def recipe_path(root: str | os.PathLike | None, value: str, *, what: str,
         raise ParameterError(f"{what} path {text[:80]!r} is not a usable file name ({exc.strerror}); "
                              "name a file beside the recipe") from None
     return candidate
+
+
+def cache_dir(kind: str | None = None) -> Path:
+    """covermill's cache folder for ``kind`` (``"stems"``, ``"cover"``, ``"genre"``; ``None``: the root).
+
+    ``$COVERMILL_CACHE_DIR/<kind>`` when that variable is set (``~`` expanded), else the user's cache
+    folder + ``/<kind>``: ``$XDG_CACHE_HOME/covermill`` or ``~/.cache/covermill`` on Linux
+    (``platformdirs.user_cache_dir("covermill")``, so other systems get their usual place). Nothing
+    is created.
+
+    Example: ``cache_dir("stems")`` -> ``~/.cache/covermill/stems``.
+    """
+    env = os.environ.get(CACHE_DIR_ENV)
+    if env:
+        root = Path(env).expanduser()
+    else:
+        import platformdirs
+
+        root = Path(platformdirs.user_cache_dir("covermill"))
+    return root / kind if kind else root
+
+
+def find_audio(folder: str | os.PathLike, *, exclude: str | os.PathLike | None = None) -> list[Path]:
+    """The audio files under ``folder``, by one rule every command that takes a folder follows.
+
+    A file is audio when its extension, in any case, is in
+    :data:`~covermill.constants.AUDIO_EXTENSIONS`; sub-folders are searched (symbolic links to
+    folders are not followed); anything hidden -- a name starting with ``.``, or inside such a
+    folder, below ``folder`` -- is skipped (``.DS_Store``, ``._take.wav`` resource forks,
+    ``.git``); links to audio files are listed even when broken, so that the caller reports them
+    instead of dropping them silently; nothing under ``exclude`` (an output folder inside
+    ``folder``). Sorted by path. A ``folder`` that is not a folder raises :class:`ParameterError`.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise ParameterError(f"{root}: is not a folder")
+    skip = Path(exclude) if exclude is not None and is_inside(Path(exclude), root) else None
+    found = []
+    for p in root.rglob("*"):
+        if p.suffix.lower() not in AUDIO_EXTENSIONS or not (p.is_file() or p.is_symlink()):
+            continue
+        if any(part.startswith(".") for part in p.relative_to(root).parts):
+            continue
+        if skip is not None and is_inside(p.parent, skip):
+            continue
+        found.append(p)
+    return sorted(found)
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or inside it, links resolved."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False

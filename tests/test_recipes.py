@@ -193,3 +193,15 @@ def test_extends_and_file_parameters_that_are_not_file_names(tmp_path, value):
         with pytest.raises(RecipeError) as info:
             load_recipe(write(tmp_path, body))
         assert "\n" not in str(info.value)
+
+
+def test_did_you_mean_knows_every_nested_model_from_the_schema():
+    """`loader._fields_for` walks the schema's annotations: a new model or field needs no table."""
+    from covermill.recipes.loader import _fields_for
+    from covermill.recipes.schema import Bus, Key, Master, Part, Recipe, Revoice, Stem, Tempo
+
+    for loc, model in [((), Recipe), (("tempo",), Tempo), (("key",), Key), (("master",), Master),
+                       (("stems", "vocals"), Stem), (("stems", "bass", "revoice"), Revoice), (("buses", "verb"), Bus),
+                       (("parts", "drums"), Part)]:
+        assert _fields_for(loc) == list(model.model_fields), loc
+    assert _fields_for(("bogus",)) == [] and _fields_for(("tempo", "ratio")) == []

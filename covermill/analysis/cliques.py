@@ -182,15 +182,16 @@ def paper_selection(*lists: list[Clique], min_members: int = 15) -> list[Clique]
 
 
 def clique_folders(root: str | os.PathLike) -> dict[str, list[Path]]:
-    """``{clique: [audio files]}`` of ``root/<clique>/*.<audio>``, sorted; raises if unusable."""
-    from ..constants import AUDIO_EXTENSIONS
+    """``{clique: [audio files]}`` of ``root/<clique>/``, each found by
+    :func:`covermill.fsutil.find_audio` (hidden clique folders skipped); raises if unusable."""
+    from ..fsutil import find_audio
 
     root = Path(root)
     if not root.is_dir():
         raise ParameterError(f"{root}: not a folder; pass DIR with one sub-folder of audio files per clique")
     found = {}
-    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-        files = sorted(f for f in sub.iterdir() if f.suffix.lower() in AUDIO_EXTENSIONS and f.is_file())
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = find_audio(sub)
         if files:
             found[sub.name] = files
     if len(found) < 2 or sum(map(len, found.values())) < 3:

@@ -83,8 +83,9 @@ def _make_images(folder: Path, work: Path, *, clip_s: float, valid_pct: float, s
     from PIL import Image
 
     from ..audio import load_audio
-    from ..constants import AUDIO_EXTENSIONS, WORK_SR
+    from ..constants import WORK_SR
     from ..errors import CovermillError
+    from ..fsutil import find_audio
 
     genres = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
     if len(genres) < 2:
@@ -92,7 +93,7 @@ def _make_images(folder: Path, work: Path, *, clip_s: float, valid_pct: float, s
     rng = np.random.default_rng(seed)
     items, valid, skipped = [], set(), {}
     for genre in genres:
-        songs = sorted(p for p in (folder / genre).rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+        songs = find_audio(folder / genre)
         if len(songs) < 2:
             raise ParameterError(f"{folder / genre}: needs at least 2 songs (one is held out for validation)")
         n_valid = max(1, int(round(valid_pct * len(songs))))

@@ -33,9 +33,10 @@ import librosa
 import numpy as np
 import scipy.ndimage
 
+from .. import fsutil
 from ..audio import _check_path, load_audio
 from ..errors import ParameterError
-from .rhythm import ANALYSIS_SR, HOP, analysis_mono, cqt_chroma, track_beats
+from .rhythm import ANALYSIS_SR, beat_chroma
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,6 @@ MIN_VERDICT_BEATS = 24
 TOO_SHORT = "too short to judge"
 #: Calibrated 2DFTM distance threshold (cover when the distance is below it).
 TWODFTM_THRESHOLD = 0.52
-CHROMA_HOP = HOP * 2  # 23 ms chroma frames at the analysis rate
 
 
 @dataclass(frozen=True)
@@ -74,29 +74,6 @@ class CoverFeatures:
     chroma: np.ndarray
     twodftm: np.ndarray
     bpm: float
-
-
-def beat_chroma(y: np.ndarray, *, sr: int) -> tuple[np.ndarray, float]:
-    """Beat-synchronous CQT chroma of ``(channels, n)`` or ``(n,)`` audio.
-
-    Returns ``(chroma, bpm)``: chroma ``(12, n_beats)`` float32 with the median of each
-    beat's frames, every column scaled to a maximum of 1 (silent beats stay 0). Without a
-    usable beat grid (fewer than 4 beats) the frames are pooled every 0.5 s instead.
-    """
-    mono = analysis_mono(y, sr=sr)
-    if mono.size < CHROMA_HOP * 4 or float(np.max(np.abs(mono))) < 1e-5:
-        return np.zeros((12, 0), np.float32), float("nan")
-    chroma = cqt_chroma(mono, sr=ANALYSIS_SR, hop_length=CHROMA_HOP)
-    beats = track_beats(mono, sr=ANALYSIS_SR)
-    frames = librosa.time_to_frames(beats.times_s, sr=ANALYSIS_SR, hop_length=CHROMA_HOP)
-    frames = frames[(frames > 0) & (frames < chroma.shape[1])]
-    if len(frames) < 4:
-        step = max(1, int(round(0.5 * ANALYSIS_SR / CHROMA_HOP)))
-        frames = np.arange(step, chroma.shape[1], step)
-    chroma = librosa.util.sync(chroma, frames, aggregate=np.median)
-    peak = chroma.max(axis=0, keepdims=True)
-    chroma = np.where(peak > 1e-3 * max(float(peak.max()), 1e-12), chroma / np.maximum(peak, 1e-12), 0.0)
-    return chroma.astype(np.float32), beats.bpm
 
 
 def twodftm(chroma: np.ndarray, *, patch_beats: int = PATCH_BEATS, power: float = POWER) -> np.ndarray:
@@ -136,13 +113,8 @@ def features(y: np.ndarray, *, sr: int) -> CoverFeatures:
 
 
 def default_cache_dir() -> Path:
-    """``$COVERMILL_CACHE_DIR`` (covermill's cache root) or the user cache folder, + ``/cover``."""
-    root = os.environ.get("COVERMILL_CACHE_DIR")
-    if root:
-        return Path(root) / "cover"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("covermill")) / "cover"
+    """The cover-feature cache's folder: :func:`covermill.fsutil.cache_dir` ``("cover")``."""
+    return fsutil.cache_dir("cover")
 
 
 def file_digest(path: str | os.PathLike) -> str:

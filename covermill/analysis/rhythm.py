@@ -6,6 +6,9 @@ on the mono 22.05 kHz analysis signal, so :func:`track_beats` and :func:`cqt_chr
 their last few results keyed by a hash of that signal's samples: the same song is tracked
 once per process, whichever module asks. A result being computed is waited for, not computed
 again, so :func:`prefetch` can start both on an executor while other work goes on.
+
+:func:`beat_chroma` is the one beat-synchronous chroma that cover detection
+(:mod:`.cover`) and the chroma similarity (:mod:`.similarity`) both read.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from ..memo import ContentMemo
 
 ANALYSIS_SR = 22050
 HOP = 256  # 11.6 ms frames: fine enough for a precise period estimate
+CHROMA_HOP = HOP * 2  # 23 ms chroma frames at the analysis rate
 
 
 @dataclass(frozen=True)
@@ -116,3 +120,28 @@ def _track(mono: np.ndarray, start_bpm: float) -> Beats:
 def estimate_tempo(y: np.ndarray, *, sr: int) -> float:
     """Tempo of ``y`` in BPM (``nan`` for silence or too few beats)."""
     return track_beats(y, sr=sr).bpm
+
+
+def beat_chroma(y: np.ndarray, *, sr: int) -> tuple[np.ndarray, float]:
+    """Beat-synchronous CQT chroma of ``(channels, n)`` or ``(n,)`` audio, on the song's one beat grid.
+
+    Returns ``(chroma, bpm)``: chroma ``(12, n_beats)`` float32 with the median of each beat's
+    un-normalised CQT chroma frames (:func:`cqt_chroma`, beats from :func:`track_beats`), every
+    column then scaled to a maximum of 1 (a beat below 1e-3 of the loudest stays 0); ``bpm``
+    the grid's tempo. Without a usable beat grid (fewer than 4 beats) the frames are pooled every
+    0.5 s instead (``bpm`` is then ``nan``). Silence or less than 4 frames: ``(12, 0)``.
+    """
+    mono = analysis_mono(y, sr=sr)
+    if mono.size < CHROMA_HOP * 4 or float(np.max(np.abs(mono))) < 1e-5:
+        return np.zeros((12, 0), np.float32), float("nan")
+    chroma = cqt_chroma(mono, sr=ANALYSIS_SR, hop_length=CHROMA_HOP)
+    beats = track_beats(mono, sr=ANALYSIS_SR)
+    frames = librosa.time_to_frames(beats.times_s, sr=ANALYSIS_SR, hop_length=CHROMA_HOP)
+    frames = frames[(frames > 0) & (frames < chroma.shape[1])]
+    if len(frames) < 4:
+        step = max(1, int(round(0.5 * ANALYSIS_SR / CHROMA_HOP)))
+        frames = np.arange(step, chroma.shape[1], step)
+    chroma = librosa.util.sync(chroma, frames, aggregate=np.median)
+    peak = chroma.max(axis=0, keepdims=True)
+    chroma = np.where(peak > 1e-3 * max(float(peak.max()), 1e-12), chroma / np.maximum(peak, 1e-12), 0.0)
+    return chroma.astype(np.float32), beats.bpm

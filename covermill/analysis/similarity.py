@@ -1,8 +1,10 @@
 """Cover similarity: key-invariant, tempo-invariant comparison of two recordings.
 
-Each recording becomes a beat-synchronous chroma sequence (CQT chroma, median per
-beat, the song's mean chroma removed, unit norm), so tempo changes drop out and only
-the movement of the harmony is compared (raw chroma vectors are all alike: any two
+Each recording becomes a beat-synchronous chroma sequence (the one
+:func:`~covermill.analysis.rhythm.beat_chroma` that cover detection reads too: CQT chroma,
+median per beat, each beat peak-scaled), so tempo changes drop out; :func:`chroma_similarity`
+removes each song's mean chroma and scales every beat to unit norm, so that only the movement
+of the harmony is compared (raw chroma vectors are all alike: any two
 songs score above 0.7 with them). Two sequences are compared under all 12
 transpositions by dynamic time warping (cosine distance, a diagonal band so that the
 alignment stays roughly linear); the similarity is ``1 - mean cost along the best path``,
@@ -10,39 +12,37 @@ at most 1.
 
 A similarity only means something beside a floor: the same measure between the
 original and an unrelated recording (by default Kevin MacLeod's arrangement of the
-Sugar Plum Fairy, CC-BY 3.0, shipped in ``covermill/analysis/data/``).
+Sugar Plum Fairy, CC-BY 3.0, shipped in ``covermill/analysis/data/``; its features come from
+cover detection's reference cache, :func:`~covermill.analysis.cover.reference_features`).
 """
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import librosa
 import numpy as np
 
-from ..audio import load_audio
-from ..constants import WORK_SR
-from .rhythm import ANALYSIS_SR, HOP, analysis_mono, cqt_chroma, track_beats
+from . import cover as detection
+from .rhythm import beat_chroma
+
+REFERENCE_SONG = detection.REFERENCE_SONG
 
 
-def beat_chroma(y: np.ndarray, *, sr: int) -> np.ndarray:
-    """Beat-synchronous chroma ``(12, n_beats)`` of ``(channels, n)`` audio, columns unit-norm."""
-    mono22 = analysis_mono(y, sr=sr)
-    chroma = librosa.util.normalize(cqt_chroma(mono22, sr=ANALYSIS_SR, hop_length=HOP * 2), norm=np.inf, axis=-2)
-    beats = track_beats(mono22, sr=ANALYSIS_SR)
-    frames = librosa.time_to_frames(beats.times_s, sr=ANALYSIS_SR, hop_length=HOP * 2)
-    frames = frames[(frames > 0) & (frames < chroma.shape[1])]
-    if len(frames) >= 4:
-        chroma = librosa.util.sync(chroma, frames, aggregate=np.median)
-    chroma = chroma - chroma.mean(axis=1, keepdims=True)  # remove the song's overall key colour
+def _centred(chroma: np.ndarray) -> np.ndarray:
+    """The song's mean chroma removed (its overall key colour), each beat unit-norm (``fill``:
+    a beat equal to the mean becomes a flat unit vector)."""
+    chroma = np.asarray(chroma, np.float64)
+    chroma = chroma - chroma.mean(axis=1, keepdims=True)
     return librosa.util.normalize(chroma, norm=2, axis=0, fill=True).astype(np.float32)
 
 
 def chroma_similarity(a: np.ndarray, b: np.ndarray, *, band: float = 0.15) -> float:
-    """Best similarity (at most 1) of beat-chroma ``a`` and ``b`` over the 12 transpositions."""
+    """Best similarity (at most 1) of beat chroma ``a`` and ``b`` (``(12, n_beats)``, from
+    :func:`~covermill.analysis.rhythm.beat_chroma`) over the 12 transpositions."""
     if a.shape[1] < 2 or b.shape[1] < 2:
         return 0.0
+    a, b = _centred(a), _centred(b)
     best = 0.0
     for shift in range(12):
         rotated = np.roll(b, shift, axis=0)
@@ -55,14 +55,6 @@ def chroma_similarity(a: np.ndarray, b: np.ndarray, *, band: float = 0.15) -> fl
     return best
 
 
-REFERENCE_SONG = Path(__file__).parent / "data" / "sugar_plum_fairy.ogg"
-
-
-@functools.lru_cache(maxsize=4)
-def _reference_chroma(path: str) -> np.ndarray:
-    return beat_chroma(load_audio(path), sr=WORK_SR)
-
-
 def cover_similarity(original: np.ndarray, cover: np.ndarray, *, sr: int,
                      reference: str | Path | None = None) -> dict[str, float]:
     """``{"similarity", "reference", "margin"}`` of ``cover`` to ``original``.
@@ -70,8 +62,8 @@ def cover_similarity(original: np.ndarray, cover: np.ndarray, *, sr: int,
     ``reference`` (default :data:`REFERENCE_SONG`) is an unrelated recording: its
     similarity to the original is the floor, and ``margin = similarity - reference``.
     """
-    ca = beat_chroma(original, sr=sr)
-    cb = beat_chroma(cover, sr=sr)
+    ca, _ = beat_chroma(original, sr=sr)
+    cb, _ = beat_chroma(cover, sr=sr)
     sim = chroma_similarity(ca, cb)
-    ref = chroma_similarity(ca, _reference_chroma(str(reference or REFERENCE_SONG)))
+    ref = chroma_similarity(ca, detection.reference_features(str(reference) if reference else None).chroma)
     return {"similarity": round(sim, 4), "reference": round(ref, 4), "margin": round(sim - ref, 4)}

@@ -35,9 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..constants import AUDIO_EXTENSIONS
 from ..errors import CovermillError, OutputError, ParameterError
-from ..fsutil import write_text_atomic
+from ..fsutil import find_audio, write_text_atomic
 from ..locations import Location, list_audio, read_text
 
 MANIFEST = "manifest.jsonl"
@@ -56,34 +55,14 @@ class Job:
         return (self.song, self.recipe)
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
-
-
 def find_songs(folder: str | os.PathLike, *, exclude: str | os.PathLike | None = None) -> list[Path]:
-    """Audio files under ``folder`` (recursively, sorted; hidden files skipped; nothing under
-    ``exclude``, the batch's own output folder).
-
-    Broken links with an audio extension are listed too, so that they are reported as
-    failures rather than silently dropped."""
+    """Audio files under ``folder`` by :func:`covermill.fsutil.find_audio`'s rule (recursively,
+    sorted; hidden files skipped; broken links listed, so that they are reported as failures;
+    nothing under ``exclude``, the batch's own output folder)."""
     root = Path(folder)
     if not root.is_dir():
         raise ParameterError(f"{root}: is not a folder; pass a folder of songs")
-    skip = Path(exclude) if exclude is not None and _inside(Path(exclude), root) else None
-    found = []
-    for p in root.rglob("*"):
-        if not (p.is_file() or p.is_symlink()) or p.suffix.lower() not in AUDIO_EXTENSIONS:
-            continue
-        if any(part.startswith(".") for part in p.relative_to(root).parts):
-            continue
-        if skip is not None and _inside(p.parent, skip):
-            continue
-        found.append(p)
-    return sorted(found)
+    return find_audio(root, exclude=exclude)
 
 
 def _hash(text: str) -> str:

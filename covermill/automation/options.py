@@ -10,9 +10,8 @@ from typing import Any
 
 from ..constants import WORK_SR
 from ..errors import ParameterError
+from .mixers import MIXERS
 from .tempo import STRETCHERS
-
-MIXERS = ("pedalboard", "audacity")
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,7 @@ class RenderOptions:
     only that part of the song; ``stretcher`` the Rubber Band binding; ``soundfont`` replaces
     the recipe's and the default soundfont (a command-line path: it may point anywhere);
     ``instruments_dir`` the instruments folder; ``session`` also saves ``session.aup3``;
-    ``mixer`` ``pedalboard`` or ``audacity``; ``parallel`` runs independent stages side by side;
+    ``mixer`` a name from :data:`~.mixers.MIXERS` (``pedalboard``, ``audacity``); ``parallel`` runs independent stages side by side;
     ``light`` skips the report page and the DAW project (``covermill preview``); ``reuse`` is a
     :class:`~covermill.automation.reuse.Reuse` that hands results to the next render in this
     process.
@@ -48,9 +47,9 @@ class RenderOptions:
 
     def __post_init__(self) -> None:
         if self.mixer not in MIXERS:
-            raise ParameterError(f"mixer={self.mixer!r} is not one of {', '.join(MIXERS)}")
+            raise ParameterError(f"mixer={self.mixer!r} is not one of {', '.join(MIXERS.available())}")
         if self.stretcher not in STRETCHERS:
-            raise ParameterError(f"stretcher={self.stretcher!r} is not one of {', '.join(STRETCHERS)}")
+            raise ParameterError(f"stretcher={self.stretcher!r} is not one of {', '.join(STRETCHERS.available())}")
         if self.excerpt is not None:
             start, seconds = self.excerpt
             if not (math.isfinite(start) and math.isfinite(seconds)) or start < 0 or seconds <= 0:

@@ -36,8 +36,9 @@ from . import arrange
 from . import qa as qa_mod
 from .daw import write_project
 from .master import master
-from .mixer import add_buses, audible, mix_voiced, process_stem, stretch_each, sum_stems
-from .options import MIXERS, RenderOptions
+from .mixer import audible, process_stem, sum_stems
+from .mixers import MIXERS
+from .options import RenderOptions
 from .outputs import Staging, check_out_dir
 from .report import render_report, spectrogram_png
 from .runner import ProgressCallback, Runner
@@ -84,11 +85,9 @@ def render(song: str | os.PathLike, recipe: Recipe, out_dir: str | os.PathLike, 
     opts = RenderOptions.of(options, **kwargs)
     if opts.recipe_root is None and recipe.root is not None:  # the recipe's own folder
         opts = RenderOptions.of(opts, recipe_root=recipe.root)
-    if opts.mixer == "audacity":
-        from .audacity.mixer import check_recipe
-
-        check_recipe(recipe)
-    if (opts.session or opts.mixer == "audacity") and audacity is None:  # fail before the work, not after it
+    mixer = MIXERS.get(opts.mixer)
+    mixer.check(recipe)
+    if (opts.session or mixer.uses_audacity) and audacity is None:  # fail before the work, not after it
         from .audacity.launcher import find_audacity, find_module
 
         find_audacity()
@@ -105,13 +104,15 @@ def render(song: str | os.PathLike, recipe: Recipe, out_dir: str | os.PathLike, 
         return started[0]
 
     try:
-        return _render(Path(song), recipe, Path(out_dir), opts, progress=progress, get_audacity=get_audacity)
+        return _render(Path(song), recipe, Path(out_dir), opts, progress=progress, get_audacity=get_audacity,
+                       mixer=mixer)
     finally:
         for app in started:
             app.stop()
 
 
-def _render(song: Path, recipe: Recipe, out_dir: Path, opts: RenderOptions, *, progress, get_audacity) -> RenderResult:
+def _render(song: Path, recipe: Recipe, out_dir: Path, opts: RenderOptions, *, progress, get_audacity,
+            mixer) -> RenderResult:
     out = check_out_dir(out_dir, inputs=(song,))
     sr = opts.sr
     warnings: list[str] = []
@@ -122,11 +123,11 @@ def _render(song: Path, recipe: Recipe, out_dir: Path, opts: RenderOptions, *, p
         with run.stage("load"):
             mix = load_audio(song, sr=sr, excerpt=opts.excerpt)  # only the excerpt is decoded
         return _stages(run, staging, song, recipe, out, mix, opts, voiced=voiced, warnings=warnings,
-                       get_audacity=get_audacity)
+                       get_audacity=get_audacity, mixer=mixer)
 
 
 def _stages(run: Runner, staging: Staging, song: Path, recipe: Recipe, out: Path, mix: np.ndarray, opts: RenderOptions,
-            *, voiced, warnings: list[str], get_audacity) -> RenderResult:
+            *, voiced, warnings: list[str], get_audacity, mixer) -> RenderResult:
     """The stages after ``load``. Work that needs only the original -- its tempo, its QA
     features and taste-model probabilities -- runs beside separation; the Rubber Band stretch
     of the kept stems runs beside re-voicing (Rubber Band releases the GIL)."""
@@ -169,10 +170,8 @@ def _stages(run: Runner, staging: Staging, song: Path, recipe: Recipe, out: Path
     heard_parts = [name for name in heard_all if name in part_tracks]
     n_out = int(round(n / ratio))
     kept = {name: parts[name] for name in heard if recipe.stem(name).action == "keep"}
-    stretch_job = None
-    if opts.mixer != "audacity":
-        stretch_job = run.submit(_stretch_each, opts.reuse, kept, recipe=recipe, sr=sr, n_in=n, time_ratio=ratio,
-                                 semitones=semitones, stretcher=opts.stretcher, root=root)
+    stretch_job = run.submit(_stretch_kept, mixer, opts.reuse, kept, recipe=recipe, sr=sr, n_in=n, time_ratio=ratio,
+                             semitones=semitones, stretcher=opts.stretcher, root=root)
     with run.stage("revoice"):
         cover_sheet_of = _Once(lambda: sheet_job.result().retimed(ratio, semitones))
         revoiced, notes, _, voice_warnings = revoice_all(
@@ -191,23 +190,10 @@ def _stages(run: Runner, staging: Staging, song: Path, recipe: Recipe, out: Path
         warnings.extend(generated.warnings)
         played = {**revoiced, **{name: generated.audio[name] for name in heard_parts if name in generated.audio}}
     original_png = None if silent or opts.light else run.submit(spectrogram_png, mix, sr=sr, title="original")
-    tracks: dict[str, np.ndarray] = {}
     for_session: dict[str, tuple[np.ndarray, Any]] = {}  # stem -> (at the cover tempo, centred, unity gain; spec)
-    with run.stage("mix"):
-        if opts.mixer == "audacity":
-            from .audacity.mixer import mix as audacity_mix
-
-            cover = audacity_mix(get_audacity(), sr=sr, kept={k: (a, recipe.stem(k)) for k, a in kept.items()},
-                                 voiced={k: (a, recipe.stem(k)) for k, a in played.items()},
-                                 time_ratio=ratio, semitones=semitones, n_out=n_out)
-        else:
-            tracks = {}  # every part of the cover as heard, before the master
-            voiced_part = mix_voiced(played, recipe=recipe, sr=sr, n_out=n_out, root=root, each=tracks)  # while it
-            kept_each, kept_sends = stretch_job.result()                                              # stretches
-            tracks = {**kept_each, **tracks}
-            main = sum_stems(list(kept_each.values()), length=n_out) if len(kept_each) != 1 else \
-                next(iter(kept_each.values()))
-            cover = add_buses((main, kept_sends), voiced_part, recipe=recipe, sr=sr, root=root, each=tracks)
+    with run.stage("mix"):  # tracks: every part of the cover as heard, before the master
+        cover, tracks = mixer.mix(stretch_job.result, played, kept=kept, recipe=recipe, sr=sr, n_out=n_out,
+                                  time_ratio=ratio, semitones=semitones, root=root, audacity=get_audacity)
         for name in [*heard, *heard_parts] if opts.session else ():  # each on its own at the cover tempo, for review
             spec = recipe.stem(name)
             source = played[name] if spec.action != "keep" else parts[name]
@@ -360,15 +346,15 @@ class _Once:
             return self._value
 
 
-def _stretch_each(reuse, kept: dict[str, np.ndarray], *, recipe: Recipe, **kw):
-    """:func:`stretch_each`, reused (``reuse``) when the kept stems, their mix settings, the tempo,
-    key and quality are those of an earlier render in this process."""
+def _stretch_kept(mixer, reuse, kept: dict[str, np.ndarray], *, recipe: Recipe, **kw):
+    """The mixer's ``stretch_kept``, reused (``reuse``) when the mixer, the kept stems, their mix
+    settings, the tempo, key and quality are those of an earlier render in this process."""
     if reuse is None or not kept:
-        return stretch_each(kept, recipe=recipe, **kw)
+        return mixer.stretch_kept(kept, recipe=recipe, **kw)
     from .reuse import settings_key
 
     key = (tuple((name, reuse.audio_key(y), settings_key(recipe.stem(name))) for name, y in kept.items()),
            settings_key(recipe.tempo), json.dumps({k: str(v) for k, v in kw.items()}, sort_keys=True),
            tuple(settings_key(recipe.buses[b]) for b in sorted(recipe.buses)))
-    return reuse.get("stretch", key, lambda: stretch_each(kept, recipe=recipe, **kw))
+    return reuse.get("stretch", (mixer.name, *key), lambda: mixer.stretch_kept(kept, recipe=recipe, **kw))
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import fsutil
 from ..errors import CovermillError
 from ..fsutil import write_text_atomic
 from ..recipes.genres import NEAREST_CLASS  # the recipe genre -> taste-model class table
@@ -33,15 +34,6 @@ def file_hash(path: Path, *, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("COVERMILL_CACHE_DIR")
-    if env:
-        return Path(env)
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("covermill"))
 
 
 @dataclass
@@ -86,7 +78,7 @@ def profile_folder(
     from .batch import find_songs
 
     songs = find_songs(folder)
-    cache = Path(cache_dir) if cache_dir else default_cache_dir() / "genre"
+    cache = Path(cache_dir) if cache_dir else fsutil.cache_dir("genre")
     model = load_model()
     model_id = file_hash(DEFAULT_MODEL)[:16]
     results: dict[str, dict[str, float]] = {}

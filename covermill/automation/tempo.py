@@ -1,13 +1,24 @@
-"""Tempo and key changes with Rubber Band (pedalboard's in-process binding)."""
+"""Tempo and key changes with Rubber Band: :func:`stretch`, and the stretchers it can use.
+
+A stretcher is registered in :data:`STRETCHERS` (``--stretcher`` takes its choices from there)
+as a function ``fn(y, *, sr, time_ratio, semitones, high_quality, preserve_formants) -> ndarray``:
+``y`` float32 ``(channels, n)``; it returns float32 ``(channels, m)`` played ``time_ratio`` times
+faster and ``semitones`` higher, ``m`` within a few samples of ``round(n / time_ratio)``
+(:func:`stretch` trims or pads to exactly that); ``high_quality`` asks for the best engine
+(Rubber Band R3), ``preserve_formants`` keeps formants through a pitch shift. It raises
+:class:`~covermill.errors.BackendUnavailableError` naming what to install when it cannot run.
+Registering imports nothing: a stretcher imports its binding when first called.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-import pedalboard
 
 from ..errors import ParameterError
+from ..registry import Registry
 
-STRETCHERS = ("pedalboard", "pyrubberband")
+#: The stretchers, by name (see the module docstring for the contract).
+STRETCHERS = Registry("stretcher")
 
 
 def tempo_ratio(source_bpm: float, *, target_bpm: float | None = None, bpm_delta: float | None = None,
@@ -49,26 +60,32 @@ def stretch(y: np.ndarray, *, sr: int, time_ratio: float = 1.0, semitones: float
     """
     if time_ratio <= 0:
         raise ParameterError(f"time_ratio={time_ratio} must be > 0")
-    if engine not in STRETCHERS:
-        raise ParameterError(f"unknown stretcher {engine!r}; choose one of {', '.join(STRETCHERS)}")
+    backend = STRETCHERS.factory(engine)  # an unknown name lists the choices
     n_out = int(round(y.shape[1] / time_ratio))
     preserve_formants = bool(preserve_formants and semitones)
     if time_ratio == 1.0 and semitones == 0.0:
         return y.astype(np.float32, copy=True)
-    if engine == "pyrubberband":
-        out = _pyrubberband(y, sr=sr, time_ratio=time_ratio, semitones=semitones, high_quality=high_quality,
-                            preserve_formants=preserve_formants)
-    else:
-        out = pedalboard.time_stretch(
-            np.ascontiguousarray(y, dtype=np.float32), float(sr), stretch_factor=float(time_ratio),
-            pitch_shift_in_semitones=float(semitones), high_quality=high_quality, preserve_formants=preserve_formants,
-        )
+    out = backend(y, sr=sr, time_ratio=time_ratio, semitones=semitones, high_quality=high_quality,
+                  preserve_formants=preserve_formants)
     if out.shape[1] >= n_out:
         return np.ascontiguousarray(out[:, :n_out])
     return np.pad(out, ((0, 0), (0, n_out - out.shape[1])))
 
 
+@STRETCHERS.register("pedalboard")
+def _pedalboard(y, *, sr, time_ratio, semitones, high_quality, preserve_formants) -> np.ndarray:
+    """Rubber Band linked in-process (pedalboard's binding; releases the GIL)."""
+    import pedalboard
+
+    return pedalboard.time_stretch(
+        np.ascontiguousarray(y, dtype=np.float32), float(sr), stretch_factor=float(time_ratio),
+        pitch_shift_in_semitones=float(semitones), high_quality=high_quality, preserve_formants=preserve_formants,
+    )
+
+
+@STRETCHERS.register("pyrubberband")
 def _pyrubberband(y, *, sr, time_ratio, semitones, high_quality, preserve_formants) -> np.ndarray:
+    """The ``rubberband`` command line (Debian's ``rubberband-cli``) through pyrubberband."""
     import shutil
 
     from ..errors import BackendUnavailableError

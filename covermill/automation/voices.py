@@ -18,7 +18,6 @@ import numpy as np
 from .. import instruments
 from ..instruments.chords import voice_chords
 from ..instruments.notes import NoNotesError, Voicing
-from ..instruments.parametric import ParametricInstrument
 from ..leadsheet import LeadSheet, Note
 from ..recipes import Recipe
 from .runner import lower_priority, pool
@@ -34,16 +33,13 @@ def voices(recipe: Recipe, *, soundfont=None, instruments_dir=None, root=None) -
         if spec.action != "revoice":
             continue
         rv = spec.revoice
-        if rv.instrument is not None:
-            out[name] = instruments.get(rv.instrument, instruments_dir=instruments_dir)
-            continue
-        font = Path(soundfont).absolute() if soundfont is not None else rv.soundfont_path(root)
-        feel = {k: v for k, v in (("quantize", rv.quantize), ("swing", rv.swing), ("velocity_scale", rv.velocity_scale),
-                                  ("octave_shift", rv.octave_shift)) if v is not None}
-        if rv.drum_kit is not None:
-            out[name] = instruments.get_drums(rv.drum_kit, soundfont=font, **feel)
-        else:
-            out[name] = instruments.get_midi(rv.midi_program, soundfont=font, **feel)
+        params = {}
+        if rv.instrument is None:  # a kind with a field of its own (MIDI, drums): its soundfont and feel
+            font = Path(soundfont).absolute() if soundfont is not None else rv.soundfont_path(root)
+            params = {"soundfont": font, **{k: v for k, v in (
+                ("quantize", rv.quantize), ("swing", rv.swing), ("velocity_scale", rv.velocity_scale),
+                ("octave_shift", rv.octave_shift)) if v is not None}}
+        out[name] = instruments.from_revoice(rv, instruments_dir=instruments_dir, **params)
         out[name].check()
     return out
 
@@ -101,11 +97,8 @@ def revoice_all(voiced: dict[str, instruments.Instrument], parts: dict[str, np.n
         mode = modes.get(name)
         notes = sheet_notes(name, mode, sheet(), voiced[name]) if mode in ("notes", "chords") and sheet else None
         try:
-            if mode is None and not isinstance(voiced[name], ParametricInstrument):
-                v = voiced[name].render(parts[name], sr=sr, time_ratio=time_ratio, semitones=semitones)
-            else:
-                v = voiced[name].render(parts[name], sr=sr, time_ratio=time_ratio, semitones=semitones, notes=notes,
-                                        mode=mode or "expressive")
+            v = voiced[name].render(parts[name], sr=sr, time_ratio=time_ratio, semitones=semitones, notes=notes,
+                                    mode=mode or "expressive")
             return v, None
         except NoNotesError as exc:  # silence (and the empty MIDI, as a file to fill in a DAW)
             silent = exc.voicing if exc.voicing is not None else Voicing(np.zeros((1, n_out), np.float32))

@@ -7,7 +7,13 @@ from pathlib import Path
 import click
 
 from . import main
-from .common import instruments_dir_option, quiet_option
+from .common import RegistryChoice, instruments_dir_option, quiet_option
+
+
+def _kinds() -> list[str]:
+    from ..instruments import KINDS
+
+    return KINDS.available()
 
 
 @main.group("instruments")
@@ -18,9 +24,20 @@ def instruments_group() -> None:
 @instruments_group.command("list")
 @instruments_dir_option
 @click.option("--midi", is_flag=True, help="List the General MIDI programs for `revoice: {midi_program: ...}` instead.")
-def instruments_list(instruments_dir: Path | None, midi: bool) -> None:
+@click.option("--kind", type=RegistryChoice(_kinds), default=None,
+              help="Only instruments of this kind (kinds with a recipe field of their own name that field).")
+def instruments_list(instruments_dir: Path | None, midi: bool, kind: str | None) -> None:
     """Available instruments."""
     from .. import instruments
+
+    if kind is not None:
+        k = instruments.KINDS.get(kind)
+        if k.field != "instrument":
+            click.echo(f"{kind}: played by `revoice: {{{k.field}: ...}}` in a recipe")
+            return
+        for name, desc in k.names(instruments_dir).items():
+            click.echo(f"{name:<16} {k.label(name, instruments_dir):<9} {desc}")
+        return
 
     if midi:
         from ..instruments.midi import gm_program_names

@@ -24,6 +24,18 @@ def recipes_list() -> None:
         click.echo(f"{name:<20} {describe(name)}")
 
 
+@recipes.command("effects")
+def recipes_effects() -> None:
+    """The effects a recipe may name (`effects: [{plugin: NAME, ...}]`), with their parameters and ranges."""
+    from ..effects import EFFECTS
+
+    for name in EFFECTS.available():
+        effect = EFFECTS.factory(name)
+        params = [f"{p} [{effect.ranges[p][0]:g}, {effect.ranges[p][1]:g}]" if p in effect.ranges else p
+                  for p in effect.parameters()]
+        click.echo(f"{name:<22} {', '.join(params) or '(no parameters)'}")
+
+
 @recipes.command("show")
 @click.argument("name")
 def recipes_show(name: str) -> None:

@@ -23,16 +23,16 @@ from .common import (
 )
 
 
-def _stretchers() -> tuple[str, ...]:
+def _stretchers() -> list[str]:
     from ..automation.tempo import STRETCHERS
 
-    return STRETCHERS
+    return STRETCHERS.available()
 
 
-def _mixers() -> tuple[str, ...]:
-    from ..automation.options import MIXERS
+def _mixers() -> list[str]:
+    from ..automation.mixers import MIXERS
 
-    return MIXERS
+    return MIXERS.available()
 
 @main.command()
 @click.argument("song", type=PathOrURL())

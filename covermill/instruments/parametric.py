@@ -110,6 +110,9 @@ class ParametricInstrument:
         self.name = timbre.name
         self.seed = seed
 
+    def check(self) -> None:
+        """Nothing to check: the timbre was validated when it loaded, and the synthesizer needs no files."""
+
     def synthesize(self, controls: Controls, *, sr: int, n_samples: int) -> np.ndarray:
         """Render ``controls`` to mono float32 ``(n_samples,)`` at ``sr``."""
         if sr <= 0:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import difflib
 import os
+import types
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -21,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import CovermillError, ParameterError, RecipeError
 from ..fsutil import recipe_path
 from ..yamlsafe import line_map, load_yaml_file
-from .schema import Bus, Key, Master, Part, Recipe, Revoice, Stem, Tempo
+from .schema import Recipe
 
 MAX_EXTENDS_DEPTH = 8
 _SCHEMA_COMMENT = "# yaml-language-server: $schema="
@@ -126,21 +127,32 @@ def _resolve_extends(data: dict, path: Path, depth: int, seen: tuple[Path, ...])
     return merged
 
 
+def _unwrap(tp: Any) -> Any:
+    """The type inside ``X | None``."""
+    if get_origin(tp) in (Union, types.UnionType):
+        inner = [arg for arg in get_args(tp) if arg is not type(None)]
+        return _unwrap(inner[0]) if len(inner) == 1 else tp
+    return tp
+
+
 def _fields_for(loc: tuple) -> list[str]:
-    """Valid keys of the model at ``loc`` (for "did you mean")."""
-    model: type[BaseModel] | str | None = Recipe
+    """Valid keys of the model at ``loc`` (for "did you mean"), found by walking the schema's
+    annotations from :class:`Recipe` (a new model or field needs nothing here)."""
+    tp: Any = Recipe
     for part in loc:
-        if model is Recipe and part in ("stems", "buses", "parts"):
-            model = part
-            continue
-        if model in ("stems", "buses", "parts") and isinstance(part, str):
-            model = {"stems": Stem, "buses": Bus, "parts": Part}[model]
-            continue
-        field_models = {"tempo": Tempo, "key": Key, "master": Master, "revoice": Revoice}
-        model = field_models.get(part) if isinstance(part, str) else None
-        if model is None:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if part not in tp.model_fields:
+                return []
+            tp = tp.model_fields[part].annotation
+        elif get_origin(tp) is dict:
+            tp = get_args(tp)[1]
+        elif get_origin(tp) in (list, tuple):
+            tp = get_args(tp)[0]
+        else:
             return []
-    return list(model.model_fields) if isinstance(model, type) else []
+    tp = _unwrap(tp)
+    return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
 
 
 def _format_error(path: Path, lines: dict[tuple, int], err: dict) -> str:

@@ -32,25 +32,18 @@ import numpy as np
 
 from ..constants import STEM_NAMES
 from ..errors import CovermillError
-from ..fsutil import atomic_path
+from ..fsutil import CACHE_DIR_ENV, atomic_path, cache_dir  # noqa: F401  (CACHE_DIR_ENV re-exported)
 from ..locations import Location, is_url, put_atomic, storage_errors
 from .base import Separator
 
 log = logging.getLogger(__name__)
 
-CACHE_DIR_ENV = "COVERMILL_CACHE_DIR"
 FORMAT_VERSION = 1
 
 
 def default_cache_dir() -> Path:
-    """``$COVERMILL_CACHE_DIR`` (covermill's cache root, shared with the other caches) or the
-    user's cache folder, + ``/stems``."""
-    env = os.environ.get(CACHE_DIR_ENV)
-    if env:
-        return Path(env).expanduser() / "stems"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("covermill")) / "stems"
+    """The stem cache's default folder: :func:`covermill.fsutil.cache_dir` ``("stems")``."""
+    return cache_dir("stems")
 
 
 def audio_digest(y: np.ndarray, *, sr: int) -> str:

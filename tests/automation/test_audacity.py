@@ -26,6 +26,7 @@ from covermill.automation.audacity.session import (
     aup3_info,
     aup3_tracks,
     build_session,
+    close_project,
     open_session,
 )
 from covermill.automation.mixer import pan_gains, process_stem
@@ -204,7 +205,7 @@ def test_session_holds_named_tracks_and_exports_covermills_mix(app, tmp_path, mo
     exported = tmp_path / "mix.wav"
     app.client.do("SelectAll")  # Export2 exports the selection (muted tracks stay out of the mix)
     app.client.do("Export2", Filename=str(exported), NumChannels=2)
-    app.client.do("Close")
+    close_project(app)
     got, sr = sf.read(exported, dtype="float32", always_2d=True)
     want = process_stem(a, sr=SR, spec=specs["keys"]) + process_stem(b, sr=SR, spec=specs["pad"])
     n = min(got.shape[0], want.shape[1])
@@ -280,16 +281,17 @@ def test_audacity_mix_matches_the_pedalboard_mix(app):
             print(ratio, ch, round(diff_db, 3), spectral_correlation(ours[ch], theirs[ch]))
 
 
-def _count_commands(monkeypatch, client) -> list[str]:
-    """Record every line written to the pipe (the real client still sends it)."""
-    sent: list[str] = []
-    original = client._write
+def _count_commands(monkeypatch) -> list[tuple[PipeClient, str]]:
+    """Record every line written to a pipe with the client that wrote it (the real client still
+    sends it): a build that restarts a crashed Audacity continues on a new client."""
+    sent: list[tuple[PipeClient, str]] = []
+    original = PipeClient._write
 
-    def write(line: str) -> None:
-        sent.append(line)
-        original(line)
+    def write(self, line: str) -> None:
+        sent.append((self, line))
+        original(self, line)
 
-    monkeypatch.setattr(client, "_write", write)
+    monkeypatch.setattr(PipeClient, "_write", write)
     return sent
 
 
@@ -309,10 +311,10 @@ def test_session_labels_and_settings_take_a_fixed_number_of_commands(app, tmp_pa
         beats = [(dur * k / n_labels, f"{k // 4 + 1}.{k % 4 + 1}") for k in range(n_labels)]
         groups = {"sections": [(0.0, dur / 2, 'Verse "1" é'), (dur / 2, dur, "Chorus")],
                   "chords": [(0.0, 1.0, "C:maj"), (1.0, 2.5, "A:min7")]}
-        sent = _count_commands(monkeypatch, app.client)
+        sent = _count_commands(monkeypatch)
         target = build_session(app, tracks_, tmp_path / f"s{n_labels}.aup3", labels=beats, label_tracks=groups)
         monkeypatch.undo()
-        counts.append(len(sent))
+        counts.append(len([line for client, line in sent if client is app.client]))  # the attempt that built it
         info = aup3_info(target)
         assert [t["name"] for t in info] == names + ["beats", "sections", "chords"]
         assert [t["kind"] for t in info] == ["wave"] * 3 + ["label"] * 3
@@ -335,7 +337,7 @@ def test_session_labels_and_settings_take_a_fixed_number_of_commands(app, tmp_pa
     gain_db, pan = audacity_gain_pan(-3.0, 0.5)
     assert info[0]["pan"] == pytest.approx(pan / 100, abs=1e-3)
     assert 20 * np.log10(info[0]["gain"]) == pytest.approx(gain_db, abs=1e-3)
-    app.client.do("Close")
+    close_project(app)
 
 
 @needs_audacity
@@ -357,6 +359,57 @@ def test_render_session_with_lead_sheet_label_tracks(app, tmp_path):
     assert [t["name"] for t in info] == ["original", "stem drums", "drums", "cover (mastered)",
                                          "beats", "bars", "sections", "chords"]
     assert [t["clips"] for t in info[:4]] == [["original"], ["stem drums"], ["drums"], ["cover (mastered)"]]
+
+
+@needs_audacity
+@pytest.mark.parametrize(("crash_before", "how"), [("NyquistPrompt", "exit"), ("SaveProject2", "exit"),
+                                                   ("Close", "exit"), ("Close", "hang")])
+def test_session_survives_audacity_dying_mid_build(app, tmp_path, monkeypatch, caplog, crash_before, how):
+    """Audacity 3.2.4 under Xvfb now and then crashes in ``Close`` (its crash report, a
+    ``/tmp/Audacity_dbgrpt-<pid>-*`` folder, ends right after Close opens the fresh project), then
+    exits or hangs in its crash reporter: the build starts again in a restarted Audacity. Here the
+    process is really killed (``exit``) or stopped with its crash-report folder written (``hang``)
+    before the command ``crash_before`` is sent."""
+    import os
+    import signal
+    import tempfile
+    from pathlib import Path
+
+    y = song(bars=2)
+    files = [write(tmp_path / f"{name}.wav", y, subtype="FLOAT") for name in ("keys", "bass")]
+    tracks_ = [SessionTrack("keys", files[0]), SessionTrack("bass", files[1], gain_db=-6.0)]
+    killed, reports = [], []
+    original = PipeClient._write
+
+    def crash(self, line: str) -> None:
+        if line.startswith(crash_before) and not killed:
+            killed.append(app.proc.pid)
+            if how == "exit":
+                app.proc.kill()
+                app.proc.wait(10)
+            else:
+                os.kill(app.proc.pid, signal.SIGSTOP)
+                report = Path(tempfile.gettempdir()) / f"Audacity_dbgrpt-{app.proc.pid}-test"
+                report.mkdir()
+                reports.append(report)
+        original(self, line)
+
+    monkeypatch.setattr(PipeClient, "_write", crash)
+    t0 = time.monotonic()
+    try:
+        with caplog.at_level("WARNING", logger="covermill.automation.audacity.session"):
+            target = build_session(app, tracks_, tmp_path / "s.aup3", labels=[(0.0, "1.1"), (0.5, "1.2")],
+                                   label_tracks={"chords": [(0.0, 1.0, "C:maj")]})
+    finally:
+        monkeypatch.undo()
+        for report in reports:
+            report.rmdir()
+    assert time.monotonic() - t0 < 60, "a crash is noticed at once, not after the command timeout"
+    assert killed and app.proc.pid != killed[0] and app.alive(), "a fresh Audacity took over"
+    assert "restarting Audacity and building s.aup3 again" in caplog.text
+    assert [t["name"] for t in aup3_info(target)] == ["keys", "bass", "beats", "chords"]
+    assert not list(tmp_path.glob(".s.aup3.staging-*")), "the failed attempt's staging folder is gone"
+    assert app.client.do("GetInfo", Type="Tracks", Format="Brief").strip() == "", "left empty for the next session"
 
 
 @needs_audacity

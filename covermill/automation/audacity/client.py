@@ -130,16 +130,23 @@ def parse_reply(reply: str, *, command: str) -> str:
     raise AudacityError(f"unexpected reply from Audacity to `{command}`: {reply[-200:]!r}")
 
 
+class AudacityGone(AudacityError):
+    """Audacity closed its pipes mid-session: it exited or crashed (everything it held is lost)."""
+
+
 class PipeClient:
     """A connection to mod-script-pipe with a timeout on every step.
 
     Both FIFOs are opened non-blocking: opening the command pipe fails at once while
     nobody reads it (Audacity not running, or its pipe server dead), instead of hanging.
     ``timeout_s`` bounds each command: a modal dialog or a hung Audacity raises
-    :class:`AudacityError` instead of blocking forever.
+    :class:`AudacityError` instead of blocking forever. ``alive`` (optional, set by whoever
+    started Audacity) is asked while a reply is awaited: ``False`` (the process exited, or
+    crashed and hangs in its crash reporter) raises :class:`AudacityGone` at once.
     """
 
     def __init__(self, *, timeout_s: float = 30.0, uid: int | None = None) -> None:
+        self.alive = None
         self.timeout_s = timeout_s
         self.uid = os.getuid() if uid is None else uid
         self.to_path, self.from_path = pipe_paths(self.uid)
@@ -256,7 +263,7 @@ class PipeClient:
                 n = os.write(self._w, data)
                 data = data[n:]
         except BrokenPipeError:
-            raise AudacityError("Audacity closed its scripting pipe (it exited or crashed)") from None
+            raise AudacityGone("Audacity closed its scripting pipe (it exited or crashed)") from None
 
     def _drain(self) -> None:
         """Discard stale output (a late reply to a command that timed out)."""
@@ -271,6 +278,7 @@ class PipeClient:
         buf = b""
         deadline = time.monotonic() + timeout_s
         eof_since: float | None = None
+        asked = time.monotonic()
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -278,6 +286,10 @@ class PipeClient:
                                     "is waiting for a person)")
             ready, _, _ = select.select([self._r], [], [], min(left, 0.1))
             if not ready:
+                if self.alive is not None and time.monotonic() - asked > 0.5:
+                    asked = time.monotonic()
+                    if not self.alive():
+                        raise AudacityGone(f"Audacity crashed or exited during `{what}`")
                 continue
             try:
                 chunk = os.read(self._r, 65536)
@@ -287,7 +299,7 @@ class PipeClient:
                 # No writer: Audacity has not reopened the reply pipe yet, or it is gone. Give it a moment.
                 eof_since = eof_since or time.monotonic()
                 if time.monotonic() - eof_since > 1.0:
-                    raise AudacityError(f"Audacity closed its reply pipe during `{what}` (it exited or crashed)")
+                    raise AudacityGone(f"Audacity closed its reply pipe during `{what}` (it exited or crashed)")
                 time.sleep(0.05)
                 continue
             eof_since = None

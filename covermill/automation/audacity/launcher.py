@@ -32,9 +32,9 @@ import logging
 import os
 import re
 import shutil
-import signal
 import stat
 import subprocess
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -43,6 +43,7 @@ import platformdirs
 
 from ...errors import AudacityError
 from .client import PipeClient, check_pipe, pipe_paths
+from .processes import Xvfb, die_with_parent, terminate
 
 log = logging.getLogger(__name__)
 
@@ -121,57 +122,6 @@ def write_profile(profile: Path, *, module: Path, version: tuple[int, int, int])
     return config
 
 
-class Xvfb:
-    """A private X server on a free display number (``Xvfb -displayfd``)."""
-
-    def __init__(self, *, timeout_s: float = 10.0) -> None:
-        xvfb = shutil.which("Xvfb")
-        if not xvfb:
-            raise AudacityError("there is no DISPLAY and Xvfb is not installed; install it (apt-get install xvfb) "
-                                "or run covermill inside a desktop session")
-        read_fd, write_fd = os.pipe()
-        try:
-            self.proc = subprocess.Popen(
-                [xvfb, "-displayfd", str(write_fd), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
-                pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
-            )
-        finally:
-            os.close(write_fd)
-        try:
-            data = b""
-            deadline = time.monotonic() + timeout_s
-            os.set_blocking(read_fd, False)
-            while not data.endswith(b"\n"):
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise AudacityError(f"Xvfb did not start within {timeout_s:g} s")
-                with contextlib.suppress(BlockingIOError):
-                    data += os.read(read_fd, 64)
-                time.sleep(0.02)
-        finally:
-            os.close(read_fd)
-        self.display = f":{data.decode().strip()}"
-
-    def stop(self) -> None:
-        _terminate(self.proc)
-
-
-def _terminate(proc: subprocess.Popen, *, grace_s: float = 3.0) -> None:
-    """Stop ``proc`` and its process group: SIGTERM, then SIGKILL; always reaped."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            pass
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # children of the group too
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(5)
-
-
 class Audacity:
     """A scriptable Audacity: started here (and stopped by :meth:`stop`) or attached to.
 
@@ -189,6 +139,9 @@ class Audacity:
         self.profile = profile
         self.startup_s = startup_s
         self._lock = lock
+        self._start_kwargs: dict | None = None  # how it was started (for restart)
+        self._spawned_at = time.time()
+        client.alive = self.alive  # a crash ends the wait for a reply at once
 
     @property
     def owned(self) -> bool:
@@ -237,7 +190,7 @@ class Audacity:
                 client = PipeClient(timeout_s=command_timeout_s).connect(
                     timeout_s=timeout_s, alive=lambda: proc.poll() is None)
             except BaseException:
-                _terminate(proc)
+                terminate(proc)
                 raise
         except BaseException:
             if xvfb is not None:
@@ -246,16 +199,47 @@ class Audacity:
             raise
         startup = time.perf_counter() - t0
         log.info("Audacity started in %.2f s (profile %s)", startup, profile)
-        return cls(client, proc=proc, xvfb=xvfb, lock=lock, profile=profile, startup_s=startup)
+        app = cls(client, proc=proc, xvfb=xvfb, lock=lock, profile=profile, startup_s=startup)
+        app._start_kwargs = dict(profile=profile, timeout_s=timeout_s, command_timeout_s=command_timeout_s,
+                                 binary=binary, headless=headless, keep_running=keep_running)
+        return app
+
+    def restart(self) -> Audacity:
+        """Stop this Audacity (what is left of it after a crash) and start a fresh one in its place,
+        with the same profile and options, on a new :attr:`client` (its project is empty). Only an
+        Audacity started here can be restarted; an attached one raises :class:`AudacityError`."""
+        if self._start_kwargs is None:
+            raise AudacityError("this Audacity was not started by covermill; restart it yourself and attach again")
+        kwargs = self._start_kwargs
+        self.stop()
+        fresh = type(self).start(**kwargs)
+        self.client, self.proc, self.xvfb, self._lock = fresh.client, fresh.proc, fresh.xvfb, fresh._lock
+        self.profile, self.startup_s, self._start_kwargs = fresh.profile, fresh.startup_s, fresh._start_kwargs
+        self._spawned_at = fresh._spawned_at
+        self.client.alive = self.alive
+        return self
 
     def alive(self) -> bool:
-        return self.proc is None or self.proc.poll() is None
+        """Not known to be gone: an attached Audacity, or ours still running and not crashed."""
+        return self.proc is None or (self.proc.poll() is None and not self.crash_report())
+
+    def crash_report(self) -> Path | None:
+        """The crash report Audacity (wxWidgets) wrote for our process, if it crashed: a folder
+        ``Audacity_dbgrpt-<pid>-<time>`` in the temporary folder, written before the process exits
+        or, under Xvfb, hangs in its crash reporter."""
+        if self.proc is None:
+            return None
+        for folder in Path(tempfile.gettempdir()).glob(f"Audacity_dbgrpt-{self.proc.pid}-*"):
+            with contextlib.suppress(OSError):
+                if folder.stat().st_mtime >= self._spawned_at - 1.0:  # not an older process with the same pid
+                    return folder
+        return None
 
     def stop(self) -> None:
         """Close the pipes; stop Audacity and Xvfb if they were started here (attached ones are left running)."""
         self.client.close()
         if self.proc is not None:
-            _terminate(self.proc)
+            terminate(self.proc)
             self.proc = None
         if self.xvfb is not None:
             self.xvfb.stop()
@@ -283,20 +267,12 @@ def _env(profile: Path, display: str | None) -> dict[str, str]:
     return env
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGKILL when covermill dies (even by SIGKILL), so nothing is left behind."""
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 def _spawn(args: list[str], profile: Path, *, display: str | None, keep: bool = False) -> subprocess.Popen:
     log_path = profile / "audacity.log"
     with open(log_path, "ab") as log_file:
         return subprocess.Popen(args, env=_env(profile, display), cwd=profile, stdin=subprocess.DEVNULL,
                                 stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=None if keep else _die_with_parent)
+                                preexec_fn=None if keep else die_with_parent)
 
 
 def _warm_up(exe: str, profile: Path, *, module: Path, version, display: str | None, timeout_s: float = 60.0) -> None:
@@ -313,7 +289,7 @@ def _warm_up(exe: str, profile: Path, *, module: Path, version, display: str | N
             time.sleep(0.1)
         time.sleep(1.0)  # let it finish writing
     finally:
-        _terminate(proc)
+        terminate(proc)
 
 
 def private_dir() -> Path:

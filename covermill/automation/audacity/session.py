@@ -22,6 +22,7 @@ from pathlib import Path
 from ...errors import AudacityError
 from ..mixer import pan_gains
 from .aup3 import aup3_info, aup3_tracks  # noqa: F401  (re-exported: the .aup3 reader)
+from .client import AudacityGone
 from .labels import (
     Label,
     aud_do,
@@ -98,7 +99,35 @@ def build_session(app: Audacity, tracks: Sequence[SessionTrack], target: str | o
     The project is saved into a private staging folder, closed (so Audacity writes everything
     into the one file) and moved onto ``target``. Paths are checked before the import: a missing
     file would open a modal dialog that stops the pipe.
+
+    Audacity 3.2.4 under Xvfb now and then crashes in ``Close`` (its crash report ends as ``Close``
+    opens the fresh project; then it exits -- the next command finds the pipe closed -- or hangs in
+    its crash reporter, which :meth:`.launcher.Audacity.alive` notices at once). A build that loses
+    an Audacity started by covermill is built again, from the start, in a restarted Audacity
+    (:meth:`.launcher.Audacity.restart`: same profile, empty project), with a warning, up to
+    :data:`SESSION_RESTARTS` times; the loss of an attached Audacity is the error.
     """
+    for attempt in range(SESSION_RESTARTS + 1):
+        try:
+            return _build(app, tracks, target, labels=labels, label_track=label_track, label_tracks=label_tracks)
+        except AudacityGone as exc:
+            if not app.owned or attempt == SESSION_RESTARTS:
+                raise
+            report = app.crash_report()
+            log.warning("%s%s; restarting Audacity and building %s again", exc,
+                        f" (crash report {report})" if report else "", Path(target).name)
+            app.restart()
+    raise AssertionError("unreachable")
+
+
+#: How many times a session build restarts an Audacity that crashed under it (see :func:`build_session`).
+SESSION_RESTARTS = 2
+
+
+def _build(app: Audacity, tracks: Sequence[SessionTrack], target: str | os.PathLike, *,
+           labels: Sequence[tuple[float, str]], label_track: str,
+           label_tracks: Mapping[str, Sequence[Label]] | None) -> Path:
+    """One attempt of :func:`build_session`."""
     target = Path(target).absolute()  # Audacity resolves relative paths against its own working folder
     c = app.client
     groups: dict[str, list[Label]] = {}
@@ -200,6 +229,19 @@ def _verify(c, tracks: Sequence[SessionTrack], label_names: Sequence[str]) -> No
     got = [(t.get("name"), t.get("kind"), t.get("mute") if t.get("kind") == "wave" else None) for t in info]
     if got != want:
         raise AudacityError(f"the Audacity session came out as {got}, expected {want}")
+
+
+def close_project(app: Audacity) -> None:
+    """Close the open project (Audacity then opens a fresh, empty one). Audacity 3.2.4 under Xvfb
+    sometimes crashes in ``Close`` (see :func:`build_session`); one started by covermill is then
+    restarted, which leaves the same state: no project open but an empty one."""
+    try:
+        app.client.do("Close")
+    except AudacityGone as exc:
+        if not app.owned:
+            raise
+        log.warning("%s; restarting Audacity", exc)
+        app.restart()
 
 
 def _discard(app: Audacity) -> None:

@@ -73,6 +73,11 @@ class DDSPInstrument:
         self.exact_f0 = exact_f0
         self.crepe_hop = crepe_hop
 
+    def check(self) -> None:
+        """Fail early (before any audio work) on a missing or foreign ``instrument.json``; the
+        weights load on first use."""
+        store.read_meta(self.folder)
+
     def load(self) -> DDSPInstrument:
         """Read config, statistics and weights (safetensors, never pickle) into ``model_`` / ``meta_``."""
         if getattr(self, "model_", None) is not None:

@@ -19,8 +19,10 @@ torch's ``(r, z, n)`` ``bias_ih`` / ``bias_hh``. Magenta's leaky-ReLU slope (0.2
 epsilon (1e-3), ``DB_RANGE`` loudness scaling (80 dB, clipped at -80), window upsampling of
 amplitudes, the noise bias and the free reverb taps are set in the imported :class:`DDSPConfig`.
 
-TensorFlow (``tf.train.load_checkpoint``) runs only in a child process (:mod:`.tf_checkpoint`), and
-``gin-config`` is imported only here, when an import runs (``pip install 'covermill[magenta]'``). ``dataset_statistics.pkl`` is a pickle: it is
+The folder's files are read by :mod:`.magenta_files` (gin config, checkpoint) and
+:mod:`.magenta_stats` (statistics); this module maps the weights (:func:`convert`) and writes the
+instrument (:func:`import_ddsp`). TensorFlow (``tf.train.load_checkpoint``) runs only in a child
+process (:mod:`.tf_checkpoint`), and ``gin-config`` is imported only when an import runs (``pip install 'covermill[magenta]'``). ``dataset_statistics.pkl`` is a pickle: it is
 read with :class:`StatisticsUnpickler`, which reconstructs numpy arrays, dtypes and scalars and
 builtin containers only; ddsp's ``QuantileTransformer`` and numpy's random state inside it are
 replaced by inert placeholders without running any of their code, and any other global refuses
@@ -30,27 +32,35 @@ then appears at once (staged beside it, renamed into place).
 
 from __future__ import annotations
 
-import builtins
-import collections
-import importlib.util
-import io
 import logging
-import math
 import os
-import pickle
-import re
 import shutil
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ...errors import BackendUnavailableError, ModelLoadingError, OutputError, ParameterError
+from ...errors import ModelLoadingError, OutputError, ParameterError
 from . import store
 from .config import PRESETS, DDSPConfig
+from .magenta_files import (  # noqa: F401  (re-exported: the checkpoint folder's files)
+    INSTALL_HINT,
+    GinMacro,
+    GinRef,
+    _latest,
+    _natural_key,
+    find_checkpoint,
+    parse_gin,
+    read_checkpoint,
+)
+from .magenta_stats import (  # noqa: F401  (re-exported: the statistics pickle)
+    RefusedGlobal,
+    StatisticsUnpickler,
+    load_statistics,
+    midi_to_hz,
+    stats_from_dataset_statistics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +73,6 @@ DB_RANGE = 80.0
 #: Keras ``LayerNormalization``'s default epsilon and ``tf.nn.leaky_relu``'s default slope.
 KERAS_LN_EPS = 1e-3
 LEAKY_SLOPE = 0.2
-INSTALL_HINT = "pip install 'covermill[magenta]'"
 _OUR_SPLITS = ("amps", "harmonic_distribution", "noise_magnitudes")
 
 
@@ -74,237 +83,6 @@ class ImportResult:
     checkpoint: str
     stats: dict
     warnings: list[str]
-
-
-# ------------------------------------------------------------------ statistics (restricted pickle)
-class _Skipped:
-    """Stands in for an object of ``dataset_statistics.pkl`` we do not use (ddsp's quantile
-    transformer, numpy's random state): built without running any of its code, state dropped."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        pass
-
-    def __setstate__(self, state) -> None:
-        pass
-
-
-def _numpy_globals() -> dict[tuple[str, str], object]:
-    reconstruct = np.zeros(1).__reduce__()[0]
-    scalar = np.float64(1.0).__reduce__()[0]
-    allowed: dict[tuple[str, str], object] = {}
-    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        allowed[(mod, "_reconstruct")] = reconstruct
-        allowed[(mod, "scalar")] = scalar
-    allowed[("numpy", "ndarray")] = np.ndarray
-    allowed[("numpy", "dtype")] = np.dtype
-    for mod in ("numpy.core.numeric", "numpy._core.numeric"):
-        allowed[(mod, "_frombuffer")] = np.frombuffer
-    return allowed
-
-
-_SKIPPED = {
-    ("ddsp.training.postprocessing", "QuantileTransformer"),
-    ("sklearn.preprocessing._data", "QuantileTransformer"),
-    ("sklearn.preprocessing.data", "QuantileTransformer"),
-}
-#: numpy's random state (``QuantileTransformer.random_state``) pickles through these modules' constructors
-_SKIPPED_MODULES = ("numpy.random.",)
-_BUILTINS = {("builtins", n): getattr(builtins, n) for n in ("set", "frozenset", "complex", "bytearray")}
-_BUILTINS[("collections", "OrderedDict")] = collections.OrderedDict
-
-
-class RefusedGlobal(pickle.UnpicklingError):
-    """A pickle asked for a global outside :class:`StatisticsUnpickler`'s allow-list."""
-
-
-class StatisticsUnpickler(pickle.Unpickler):
-    """Unpickler for ``dataset_statistics.pkl`` that never imports or calls arbitrary code.
-
-    Allowed globals: numpy's array/dtype/scalar reconstruction, a few builtin containers, and
-    placeholders (:class:`_Skipped`) for ddsp's ``QuantileTransformer`` and numpy's random
-    state. Anything else raises :class:`pickle.UnpicklingError` naming the global.
-    """
-
-    _allowed = {**_numpy_globals(), **_BUILTINS}
-
-    def find_class(self, module: str, name: str):
-        if (module, name) in self._allowed:
-            return self._allowed[(module, name)]
-        if (module, name) in _SKIPPED or module.startswith(_SKIPPED_MODULES):
-            return _Skipped
-        raise RefusedGlobal(f"refusing to load {module}.{name}")
-
-    def persistent_load(self, pid):
-        raise RefusedGlobal("refusing persistent ids")
-
-
-def load_statistics(path: Path) -> dict:
-    """``dataset_statistics.pkl`` as a dict, through :class:`StatisticsUnpickler`."""
-    try:
-        data = path.read_bytes()
-        stats = StatisticsUnpickler(io.BytesIO(data)).load()
-    except RefusedGlobal as exc:
-        raise ModelLoadingError(f"{path}: not a DDSP dataset statistics file ({exc}); only numpy arrays, numbers "
-                                "and ddsp's quantile transformer are accepted. Delete it to import without "
-                                "statistics") from None
-    except Exception as exc:  # truncated or garbage pickles raise EOFError, ValueError, KeyError, ...
-        raise ModelLoadingError(f"{path}: corrupt statistics pickle ({type(exc).__name__}: {exc}); delete it to "
-                                "import without statistics") from None
-    if not isinstance(stats, dict):
-        raise ModelLoadingError(f"{path}: expected a dict of statistics, found {type(stats).__name__}")
-    return stats
-
-
-def midi_to_hz(m: float) -> float:
-    return 440.0 * 2.0 ** ((m - 69.0) / 12.0)
-
-
-def stats_from_dataset_statistics(ds: dict | None) -> tuple[dict, list[str]]:
-    """covermill's instrument statistics (f0 range, loudness) from ddsp's ``compute_dataset_statistics`` dict."""
-    warnings: list[str] = []
-
-    def num(*keys: str) -> float | None:
-        for k in keys:
-            v = (ds or {}).get(k)
-            try:
-                f = float(np.asarray(v).reshape(()))
-            except (TypeError, ValueError):
-                continue
-            if math.isfinite(f):
-                return f
-        return None
-
-    lo, hi = num("mean_min_pitch_note", "min_pitch_note"), num("mean_max_pitch_note", "max_pitch_note")
-    mean_pitch = num("mean_pitch_note", "mean_pitch")
-    ld_mean = num("mean_loudness_note", "mean_loudness")
-    ld_std = num("std_loudness_note", "std_loudness")
-    ld_max = num("max_loudness_note", "max_loudness")
-    if ds is None or None in (lo, hi, mean_pitch, ld_mean, ld_max) or lo > hi:
-        if ds is not None:
-            warnings.append("dataset statistics lack note pitch/loudness entries; using generic statistics")
-        return ({"f0_range_hz": [80.0, 1200.0], "f0_median_hz": 330.0, "loudness_mean_db": -40.0,
-                 "loudness_std_db": 10.0, "loudness_max_db": -10.0, "seconds": 0.0}, warnings)
-    return ({"f0_range_hz": [midi_to_hz(lo), midi_to_hz(hi)], "f0_median_hz": midi_to_hz(mean_pitch),
-             "loudness_mean_db": ld_mean, "loudness_std_db": ld_std if ld_std is not None else 10.0,
-             "loudness_max_db": ld_max, "seconds": 0.0}, warnings)
-
-
-# ------------------------------------------------------------------ gin
-@dataclass(frozen=True)
-class GinRef:
-    """``@name`` (``evaluate=False``) or ``@name()`` in a gin file."""
-
-    name: str
-    evaluate: bool
-
-    @property
-    def short(self) -> str:
-        return self.name.rsplit(".", 1)[-1]
-
-
-@dataclass(frozen=True)
-class GinMacro:
-    name: str
-
-
-def parse_gin(path: Path) -> dict[tuple[str, str], object]:
-    """Unscoped bindings of a gin file as ``{(configurable, argument): value}`` (configurable without its
-    module path; ``@refs`` as :class:`GinRef`; macros resolved). Parsed with gin-config's parser,
-    without registering or importing anything."""
-    try:
-        from gin import config_parser
-    except ImportError:
-        raise BackendUnavailableError(f"import-ddsp needs gin-config to read {path.name}: {INSTALL_HINT}") from None
-
-    class Delegate(config_parser.ParserDelegate):
-        def configurable_reference(self, scoped_name, evaluate):
-            return GinRef(scoped_name, bool(evaluate))
-
-        def macro(self, name):
-            return GinMacro(name)
-
-    try:
-        text = path.read_text()
-        statements = list(config_parser.ConfigParser(text, Delegate()))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelLoadingError(f"{path}: unreadable ({exc})") from None
-    except SyntaxError as exc:
-        raise ModelLoadingError(f"{path}: not a gin config (line {exc.lineno}: {exc.msg})") from None
-    except Exception as exc:  # gin's parser raises ValueError & co. on odd input
-        raise ModelLoadingError(f"{path}: not a gin config ({type(exc).__name__}: {exc})") from None
-    macros: dict[str, object] = {}
-    bindings: dict[tuple[str, str], object] = {}
-    for st in statements:
-        if type(st).__name__ != "BindingStatement" or st.scope:
-            continue
-        if not st.arg_name:  # a macro: `name = value`
-            macros[st.selector] = st.value
-        else:
-            bindings[(st.selector.rsplit(".", 1)[-1], st.arg_name)] = st.value
-
-    def resolve(v, depth=0):
-        if isinstance(v, GinMacro) and depth < 20:
-            return resolve(macros.get(v.name), depth + 1)
-        if isinstance(v, list):
-            return [resolve(x, depth) for x in v]
-        if isinstance(v, tuple):
-            return tuple(resolve(x, depth) for x in v)
-        return v
-
-    return {k: resolve(v) for k, v in bindings.items()}
-
-
-# ------------------------------------------------------------------ checkpoint
-def _natural_key(path: str) -> tuple:
-    return tuple(int(n) for n in re.findall(r"\d+", path)) + (path,)
-
-
-def find_checkpoint(folder: Path) -> str:
-    """The checkpoint prefix (``folder/ckpt-N``) with the highest N; errors name what is missing."""
-    if not folder.exists():
-        raise ParameterError(f"{folder}: no such folder; pass a Magenta DDSP checkpoint folder "
-                             "(ckpt-N.index, ckpt-N.data-*, operative_config-N.gin)")
-    if not folder.is_dir():
-        raise ParameterError(f"{folder}: not a folder; pass the Magenta DDSP checkpoint folder that holds it")
-    indices = sorted(folder.glob("*.index"), key=lambda p: _natural_key(p.name))
-    if not indices:
-        raise ModelLoadingError(f"{folder}: no TensorFlow checkpoint (*.index) in this folder; expected "
-                                "ckpt-N.index + ckpt-N.data-* from a Magenta DDSP training run")
-    prefix = str(indices[-1])[: -len(".index")]
-    if not list(folder.glob(Path(prefix).name + ".data-*")):
-        raise ModelLoadingError(f"{prefix}.index: its data file {Path(prefix).name}.data-* is missing; the "
-                                "checkpoint is incomplete, copy the whole folder again")
-    return prefix
-
-
-def read_checkpoint(prefix: str, *, timeout_s: float = 600.0) -> dict[str, np.ndarray]:
-    """Every model variable of the checkpoint ``prefix`` (optimizer slots left out), keyed by its object path
-    without ``/.ATTRIBUTES/VARIABLE_VALUE``. Every tensor is read once, so a corrupt or truncated data
-    file fails here (TensorFlow checks each tensor's CRC32C), before anything is written.
-
-    TensorFlow runs in a child process (:mod:`.tf_checkpoint`): loaded into this one, it makes a
-    later import of triton (torch's compiler, pulled in by ``torch.optim``) crash the process.
-    """
-    if importlib.util.find_spec("tensorflow") is None:
-        raise BackendUnavailableError(f"import-ddsp needs TensorFlow to read checkpoints: {INSTALL_HINT}")
-    script = Path(__file__).with_name("tf_checkpoint.py")
-    with tempfile.TemporaryDirectory(prefix="covermill-ddsp-") as tmp:
-        out = Path(tmp) / "variables.npz"
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        try:
-            proc = subprocess.run([sys.executable, str(script), prefix, str(out)], capture_output=True, text=True,
-                                  timeout=timeout_s, env=env)
-        except subprocess.TimeoutExpired:
-            raise ModelLoadingError(f"{prefix}: reading the checkpoint took over {timeout_s:.0f} s") from None
-        if proc.returncode != 0:
-            lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-            if proc.returncode == 3 and lines:
-                raise ModelLoadingError(lines[-1])
-            detail = lines[-1][:300] if lines else f"exit code {proc.returncode}"
-            raise ModelLoadingError(f"{prefix}: TensorFlow could not read the checkpoint ({detail})")
-        with np.load(out, allow_pickle=False) as data:
-            names = [str(n) for n in data["__names__"]]
-            return {n: data[f"arr_{i}"] for i, n in enumerate(names)}
 
 
 def _stack(variables: dict[str, np.ndarray], prefix: str, where: str) -> list[dict[str, np.ndarray]]:
@@ -485,11 +263,6 @@ def convert(variables: dict[str, np.ndarray], gin: dict, *, where: str, db_range
     except ParameterError as exc:
         raise _unsupported(where, str(exc)) from None
     return config, {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in sd.items()}
-
-
-def _latest(folder: Path, pattern: str) -> Path | None:
-    found = sorted(folder.glob(pattern), key=lambda p: _natural_key(p.name))
-    return found[-1] if found else None
 
 
 def import_ddsp(folder: str | os.PathLike, *, name: str, instruments_dir: str | os.PathLike | None = None,

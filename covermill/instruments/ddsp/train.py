@@ -20,6 +20,7 @@ import numpy as np
 from ...audio import read_audio, resample
 from ...constants import AUDIO_EXTENSIONS
 from ...errors import ModelLoadingError, ParameterError
+from ...fsutil import find_audio
 from ..features import FEATURE_SR, extract_controls
 from . import store
 from .config import DDSPConfig, preset
@@ -81,10 +82,11 @@ def fill_unvoiced(f0_hz: np.ndarray, voiced: np.ndarray) -> np.ndarray:
 
 
 def audio_files(folder: str | os.PathLike) -> list[Path]:
+    """The training recordings: :func:`covermill.fsutil.find_audio` of ``folder``; none raises."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ParameterError(f"{folder}: not a folder; pass a folder of solo recordings")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    files = find_audio(folder)
     if not files:
         raise ParameterError(f"{folder}: no audio files ({', '.join(AUDIO_EXTENSIONS)}); "
                              "put solo recordings or separated stems of one instrument there")
