@@ -8,7 +8,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from .constants import AUDIO_EXTENSIONS
 from .errors import OutputError, ParameterError
@@ -165,6 +165,13 @@ def cache_dir(kind: str | None = None) -> Path:
     return root / kind if kind else root
 
 
+def is_audio_entry(rel: PurePath) -> bool:
+    """:func:`find_audio`'s rule for one path relative to the folder searched (also applied to
+    folders on object storage, :func:`covermill.locations.list_audio`): an audio extension in any
+    case, and nothing hidden on the way."""
+    return rel.suffix.lower() in AUDIO_EXTENSIONS and not any(part.startswith(".") for part in rel.parts)
+
+
 def find_audio(folder: str | os.PathLike, *, exclude: str | os.PathLike | None = None) -> list[Path]:
     """The audio files under ``folder``, by one rule every command that takes a folder follows.
 
@@ -182,9 +189,7 @@ def find_audio(folder: str | os.PathLike, *, exclude: str | os.PathLike | None =
     skip = Path(exclude) if exclude is not None and is_inside(Path(exclude), root) else None
     found = []
     for p in root.rglob("*"):
-        if p.suffix.lower() not in AUDIO_EXTENSIONS or not (p.is_file() or p.is_symlink()):
-            continue
-        if any(part.startswith(".") for part in p.relative_to(root).parts):
+        if not is_audio_entry(p.relative_to(root)) or not (p.is_file() or p.is_symlink()):
             continue
         if skip is not None and is_inside(p.parent, skip):
             continue

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from .constants import AUDIO_EXTENSIONS
 from .errors import BackendUnavailableError, CovermillError, ParameterError, StorageError
+from .fsutil import is_audio_entry
 
 __all__ = ["Location", "check_writable", "fetch_to", "is_done", "is_url", "list_audio", "publish", "put_atomic", "read_text", "redact",
            "storage_errors", "write_text"]
@@ -228,7 +228,7 @@ def list_audio(folder: Location, *, exclude: Location | None = None) -> list[str
     songs = []
     for path in found:
         rel = str(path)[len(base):].lstrip("/")
-        if PurePosixPath(rel).suffix.lower() not in AUDIO_EXTENSIONS or any(p.startswith(".") for p in rel.split("/")):
+        if not is_audio_entry(PurePosixPath(rel)):
             continue
         if exclude is not None and exclude.contains(folder.join(rel)):
             continue
