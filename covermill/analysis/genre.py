@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +49,26 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
 )
+
+
+_SKOPS_LOCK = threading.Lock()
+
+
+def _skops_io():
+    """``skops.io`` without torch: skops lists sklearn's estimators at import, and ``pkgutil.walk_packages``
+    imports every package on the way, ``sklearn.externals.array_api_compat.torch`` too (it imports torch,
+    1-1.5 s). It holds no estimator: hidden, walk_packages skips it; the trusted types stay the same."""
+    hide = "sklearn.externals.array_api_compat.torch"
+    with _SKOPS_LOCK:
+        hidden = "skops.io" not in sys.modules and "torch" not in sys.modules and hide not in sys.modules
+        if hidden:
+            sys.modules[hide] = None  # type: ignore[assignment]  # the import system's "cannot import"
+        try:
+            import skops.io as sio
+        finally:
+            if hidden and hide in sys.modules and sys.modules[hide] is None:
+                del sys.modules[hide]
+    return sio
 
 
 @dataclass(frozen=True)
@@ -317,7 +339,7 @@ class GenreModel:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fitted model atomically in the skops format (no pickle)."""
-        import skops.io as sio
+        sio = _skops_io()
 
         payload = {"format": FORMAT, "columns": self.columns_, "estimator": self._fitted()}
         path = Path(path)
@@ -335,7 +357,7 @@ class GenreModel:
             Missing or unreadable file, not a covermill genre model, or a type outside skops'
             defaults and ``trusted`` (the message lists them; nothing is constructed).
         """
-        import skops.io as sio
+        sio = _skops_io()
 
         path = Path(path)
         if not path.is_file():
