@@ -55,19 +55,21 @@ _SKOPS_LOCK = threading.Lock()
 
 
 def _skops_io():
-    """``skops.io`` without torch: skops lists sklearn's estimators at import, and ``pkgutil.walk_packages``
-    imports every package on the way, ``sklearn.externals.array_api_compat.torch`` too (it imports torch,
-    1-1.5 s). It holds no estimator: hidden, walk_packages skips it; the trusted types stay the same."""
-    hide = "sklearn.externals.array_api_compat.torch"
+    """``skops.io`` without torch or dask: skops lists sklearn's estimators at import, and ``pkgutil.walk_packages``
+    imports every package on the way, also sklearn's array-API adapters for torch and dask, which import
+    them (1.5-2 s). They hold no estimator: hidden, walk_packages skips them; the trusted types stay the same."""
     with _SKOPS_LOCK:
-        hidden = "skops.io" not in sys.modules and "torch" not in sys.modules and hide not in sys.modules
-        if hidden:
-            sys.modules[hide] = None  # type: ignore[assignment]  # the import system's "cannot import"
+        hide = [] if "skops.io" in sys.modules else [
+            m for m in (f"sklearn.externals.array_api_compat.{lib}" for lib in ("torch", "dask", "cupy"))
+            if m not in sys.modules]
+        for name in hide:
+            sys.modules[name] = None  # type: ignore[assignment]  # the import system's "cannot import"
         try:
             import skops.io as sio
         finally:
-            if hidden and hide in sys.modules and sys.modules[hide] is None:
-                del sys.modules[hide]
+            for name in hide:
+                if name in sys.modules and sys.modules[name] is None:
+                    del sys.modules[name]
     return sio
 
 
