@@ -16,6 +16,8 @@ Sugar Plum Fairy, CC-BY 3.0, shipped in ``covermill/analysis/data/``).
 from __future__ import annotations
 
 import functools
+import hashlib
+import logging
 from pathlib import Path
 
 import librosa
@@ -23,6 +25,8 @@ import numpy as np
 
 from ..audio import load_audio
 from ..constants import WORK_SR
+from ..errors import OutputError
+from ..fsutil import atomic_path
 from .rhythm import ANALYSIS_SR, HOP, analysis_mono, cqt_chroma, track_beats
 
 
@@ -58,9 +62,48 @@ def chroma_similarity(a: np.ndarray, b: np.ndarray, *, band: float = 0.15) -> fl
 REFERENCE_SONG = Path(__file__).parent / "data" / "sugar_plum_fairy.ogg"
 
 
+#: Bump when :func:`beat_chroma` changes its result: cached reference chroma is then recomputed.
+CHROMA_VERSION = 1
+log = logging.getLogger(__name__)
+
+
+def _chroma_entry(path: str) -> Path:
+    """``<covermill cache>/similarity/<key>.npz``: the key covers the file's bytes, the rate, this
+    code's version and librosa's (a reference's chroma is the same in every process: 2-5 s saved)."""
+    from .cover import default_cache_dir, file_digest
+
+    key = hashlib.sha256(f"{file_digest(path)}|{WORK_SR}|{CHROMA_VERSION}|{librosa.__version__}".encode())
+    return default_cache_dir().parent / "similarity" / f"{key.hexdigest()}.npz"
+
+
+def _read_chroma(entry: Path) -> np.ndarray | None:
+    """The cached chroma, or ``None`` when missing or damaged (checksum, shape, values)."""
+    try:
+        with np.load(entry, allow_pickle=False) as data:
+            chroma, digest = np.asarray(data["chroma"]), str(data["sha256"])
+    except Exception:  # noqa: BLE001 - missing, truncated, foreign: all mean "compute it"
+        return None
+    ok = (chroma.dtype == np.float32 and chroma.ndim == 2 and chroma.shape[0] == 12 and np.all(np.isfinite(chroma))
+          and hashlib.sha256(np.ascontiguousarray(chroma).tobytes()).hexdigest() == digest)
+    return chroma if ok else None
+
+
 @functools.lru_cache(maxsize=4)
 def _reference_chroma(path: str) -> np.ndarray:
-    return beat_chroma(load_audio(path), sr=WORK_SR)
+    """:func:`beat_chroma` of the reference recording at ``path``, cached on disk by content."""
+    entry = _chroma_entry(path)
+    chroma = _read_chroma(entry)
+    if chroma is not None:
+        return chroma
+    if entry.exists():
+        log.warning("reference chroma cache entry %s is damaged; recomputing it", entry)
+    chroma = beat_chroma(load_audio(path), sr=WORK_SR)
+    try:
+        with atomic_path(entry) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, chroma=chroma, sha256=hashlib.sha256(chroma.tobytes()).hexdigest())
+    except (OSError, OutputError) as exc:  # a cache that cannot be written is skipped
+        log.debug("cannot cache reference chroma in %s: %s", entry, exc)
+    return chroma
 
 
 def cover_similarity(original: np.ndarray, cover: np.ndarray, *, sr: int,

@@ -101,3 +101,34 @@ def test_prefetch_fills_the_memo_for_later_callers(monkeypatch):
     monkeypatch.setattr(rhythm, "_track", lambda *a: pytest.fail("beats tracked twice"))
     assert rhythm.track_beats(y, sr=SR) is beats
     np.testing.assert_array_equal(rhythm.cqt_chroma(y, sr=SR), chroma)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_reference_chroma_cached_on_disk_by_content_and_damage_recomputed(tmp_path, monkeypatch, damage):
+    from conftest import write
+
+    from covermill.analysis import similarity
+
+    monkeypatch.setenv("COVERMILL_CACHE_DIR", str(tmp_path / "cache"))
+    ref = write(tmp_path / "ref.wav", song(bpm=100, bars=4, seed=3))
+    similarity._reference_chroma.cache_clear()
+    first = similarity._reference_chroma(str(ref))
+    (entry,) = (tmp_path / "cache" / "similarity").glob("*.npz")
+    similarity._reference_chroma.cache_clear()
+    monkeypatch.setattr(similarity, "beat_chroma", lambda *a, **k: pytest.fail("recomputed despite the cache"))
+    np.testing.assert_array_equal(similarity._reference_chroma(str(ref)), first)  # from disk, the same array
+    raw = entry.read_bytes()
+    if damage == "truncate":
+        entry.write_bytes(raw[: len(raw) // 2])
+    else:  # a flipped bit in the chroma: the checksum no longer matches
+        with np.load(entry) as data:
+            bad = data["chroma"].copy()
+            digest = str(data["sha256"])
+        bad[0, 0] += 0.5
+        np.savez(entry, chroma=bad, sha256=digest)
+    monkeypatch.undo()
+    monkeypatch.setenv("COVERMILL_CACHE_DIR", str(tmp_path / "cache"))
+    similarity._reference_chroma.cache_clear()
+    np.testing.assert_array_equal(similarity._reference_chroma(str(ref)), first)  # recomputed
+    assert similarity._read_chroma(entry) is not None  # and rewritten whole
+    similarity._reference_chroma.cache_clear()
