@@ -106,6 +106,11 @@ def _reference_chroma(path: str) -> np.ndarray:
     return chroma
 
 
+def reference_chroma(reference: str | Path | None = None) -> np.ndarray:
+    """:func:`beat_chroma` of ``reference`` (default :data:`REFERENCE_SONG`), cached by content."""
+    return _reference_chroma(str(reference or REFERENCE_SONG))
+
+
 def cover_similarity(original: np.ndarray, cover: np.ndarray, *, sr: int,
                      reference: str | Path | None = None) -> dict[str, float]:
     """``{"similarity", "reference", "margin"}`` of ``cover`` to ``original``.
@@ -116,5 +121,5 @@ def cover_similarity(original: np.ndarray, cover: np.ndarray, *, sr: int,
     ca = beat_chroma(original, sr=sr)
     cb = beat_chroma(cover, sr=sr)
     sim = chroma_similarity(ca, cb)
-    ref = chroma_similarity(ca, _reference_chroma(str(reference or REFERENCE_SONG)))
+    ref = chroma_similarity(ca, reference_chroma(reference))
     return {"similarity": round(sim, 4), "reference": round(ref, 4), "margin": round(sim - ref, 4)}

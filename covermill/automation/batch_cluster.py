@@ -19,13 +19,18 @@ import logging
 
 from ..errors import BackendUnavailableError, ParameterError
 
+#: The module each local worker preloads: it warms the worker up while the client submits work.
+WARM_UP = "covermill.automation.warmup"
+
 #: Times a task is run again after its worker died (so a song may kill 3 workers at most).
 WORKER_DEATH_RETRIES = 2
 
 
 def make_client(*, workers: int, memory_limit: str | None, scheduler: str | None):
     """``(client, cluster)``: a client of ``scheduler`` (cluster ``None``), or of a new private
-    local cluster of ``workers`` single-threaded processes."""
+    local cluster of ``workers`` single-threaded processes that warm up as they start
+    (:mod:`covermill.automation.warmup`; a remote cluster's workers can preload it too:
+    ``dask worker --preload covermill.automation.warmup``)."""
     try:
         import dask
         from distributed import Client, LocalCluster
@@ -50,7 +55,7 @@ def make_client(*, workers: int, memory_limit: str | None, scheduler: str | None
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                memory_limit=memory_limit or "auto", dashboard_address=None,
                                silence_logs=logging.ERROR, security=security, protocol="tls://",
-                               host="127.0.0.1")
+                               host="127.0.0.1", preload=[WARM_UP])
     return Client(cluster, security=security), cluster
 
 
