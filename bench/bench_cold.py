@@ -57,19 +57,20 @@ def first_work(job, *args):
 
     start = psutil.Process().create_time()
     arrived = time.time() - start
-    try:
-        from covermill.automation import warmup
-    except ImportError:  # code from before the warm-up: the task pays for it
-        warmup = None
-    if warmup is not None:
-        for t in threading.enumerate():
-            if t.name == "covermill-warm-up":
-                t.join()
-    from covermill.automation.pipeline import render  # noqa: F401  (what run_job imports first)
+    from covermill.automation.pipeline import render  # noqa: F401  (what run_job imports first; waits for a warm-up's import)
 
     imported = time.time() - start
-    from covermill.analysis.similarity import cover_similarity  # noqa: F401
+    try:
+        from covermill.automation import warmup
+    except ImportError:  # code from before the warm-up: the task pays for what follows
+        warmup = None
+    for t in threading.enumerate() if warmup is not None else ():
+        if t.name == "covermill-warm-up":
+            t.join()
+    from covermill.analysis import similarity
     from covermill.analysis.taste import load_model
+
+    similarity._reference_chroma(str(similarity.REFERENCE_SONG))
 
     load_model()
     try:
