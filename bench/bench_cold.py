@@ -136,6 +136,7 @@ def main() -> None:
         print(f"warm {i}: {warms[-1][0]:.1f} s wall, {warms[-1][1]:.1f} CPU-s", flush=True)
     cold, warm = min(c[0] for c in colds), min(w[0] for w in warms)
     ratios = [c[0] / w[0] for c, w in zip(colds, warms, strict=True)]
+    cpu_ratios = [c[1] / w[1] for c, w in zip(colds, warms, strict=True)]
     body = (f"`python bench/bench_cold.py --recipe {args.recipe} --repeat {args.repeat}` ({os.cpu_count()} cores, "
             f"shared: 1-min load average {min(loads):.1f}-{max(loads):.1f}; the 133-s demo song, no stem cache; "
             f"cold and warm alternate; fastest of {args.repeat}).\n\n"
@@ -145,7 +146,9 @@ def main() -> None:
             f"| of which the process start: importing the render | {min(c[2] for c in colds):.1f} |\n"
             f"| the same render warm in one process, the song's analysis forgotten (wall) | {warm:.1f} |\n"
             f"| the same, CPU seconds | {min(w[1] for w in warms):.1f} |\n"
-            f"| cold / warm (each cold against the warm render after it) | {min(ratios):.2f}-{max(ratios):.2f} |\n"
+            f"| cold / warm, wall (each cold against the warm render after it) | {min(ratios):.2f}-{max(ratios):.2f} |\n"
+            f"| cold / warm, CPU seconds (the same pairs; steadier on a shared machine) | "
+            f"{min(cpu_ratios):.2f}-{max(cpu_ratios):.2f} |\n"
             f"| batch worker: its first task arrived, after the worker process started | {rec['arrived_s']:.1f} |\n"
             f"| batch worker: could start a render (imported), after its start | {rec['imported_s']:.1f} |\n"
             f"| batch worker: could start it warm (taste model, beat kernels, reference chroma loaded) | "
