@@ -31,11 +31,13 @@ WORKER_DEATH_RETRIES = 2
 
 def _fork_warm_workers() -> dict:
     """Dask settings that start local workers from a forkserver preloaded with
-    :mod:`.forkserver_warm` (where the platform has forkserver, else none): the warm-up is paid
-    once, and a worker's first render starts at once instead of after importing the render."""
+    :mod:`.forkserver_warm` (on Linux; elsewhere none: macOS frameworks are not safe to fork once
+    loaded): the warm-up is paid once, and a worker's first render starts at once instead of after
+    importing the render. (distributed's forkserver set-up imports its optional packages here.)"""
     import multiprocessing
+    import sys
 
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+    if not sys.platform.startswith("linux") or "forkserver" not in multiprocessing.get_all_start_methods():
         return {}
     import dask
     from distributed.utils import get_mp_context
