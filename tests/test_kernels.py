@@ -50,3 +50,45 @@ def test_hpss_equals_librosa(kw):
         np.testing.assert_array_equal(ours, theirs)
     harm, perc = hpss(np.abs(D), **kw)  # magnitudes in, magnitudes (or masks) out
     assert not np.iscomplexobj(harm) and np.all(perc >= 0)
+
+
+_BEATS = """
+import logging, sys
+import numpy as np
+logging.basicConfig(level=logging.WARNING)
+from covermill.kernels import librosa_beat
+onset = np.zeros(2000, np.float32)
+onset[::43] = 1.0  # a pulse every 43 frames
+_, frames = librosa_beat().beat_track(onset_envelope=onset, sr=22050, hop_length=512)
+print(" ".join(map(str, frames)))
+"""
+
+
+def _beats_in_fresh_process(cache_root):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COVERMILL_CACHE_DIR": str(cache_root)}
+    done = subprocess.run([sys.executable, "-c", _BEATS], env=env, capture_output=True, text=True, check=True)
+    return [int(f) for f in done.stdout.split()], done.stderr
+
+
+def test_librosa_beat_kernel_cached_on_disk_and_damaged_cache_recompiled(tmp_path):
+    """The kernel librosa compiles on every import is compiled once into covermill's cache folder;
+    later processes load it and find the same beats; a damaged entry is compiled again."""
+    onset = np.zeros(2000, np.float32)
+    onset[::43] = 1.0
+    _, want = librosa.beat.beat_track(onset_envelope=onset, sr=22050, hop_length=512)
+    first, _ = _beats_in_fresh_process(tmp_path)
+    entries = sorted((tmp_path / "numba" / "librosa").rglob("*beat_local_score*"))
+    assert entries and any(p.suffix == ".nbi" for p in entries)
+    again, err = _beats_in_fresh_process(tmp_path)
+    assert first == again == want.tolist() and len(want) > 10
+    assert "damaged" not in err
+    for p in entries:
+        p.write_bytes(b"not a numba cache entry")
+    healed, err = _beats_in_fresh_process(tmp_path)
+    assert healed == want.tolist()
+    assert "damaged" in err
+    assert all(p.stat().st_size > 100 for p in entries if p.exists())

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +49,28 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
 )
+
+
+_SKOPS_LOCK = threading.Lock()
+
+
+def _skops_io():
+    """``skops.io`` without torch or dask: skops lists sklearn's estimators at import, and ``pkgutil.walk_packages``
+    imports every package on the way, also sklearn's array-API adapters for torch and dask, which import
+    them (1.5-2 s). They hold no estimator: hidden, walk_packages skips them; the trusted types stay the same."""
+    with _SKOPS_LOCK:
+        hide = [] if "skops.io" in sys.modules else [
+            m for m in (f"sklearn.externals.array_api_compat.{lib}" for lib in ("torch", "dask", "cupy"))
+            if m not in sys.modules]
+        for name in hide:
+            sys.modules[name] = None  # type: ignore[assignment]  # the import system's "cannot import"
+        try:
+            import skops.io as sio
+        finally:
+            for name in hide:
+                if name in sys.modules and sys.modules[name] is None:
+                    del sys.modules[name]
+    return sio
 
 
 @dataclass(frozen=True)
@@ -317,7 +341,7 @@ class GenreModel:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fitted model atomically in the skops format (no pickle)."""
-        import skops.io as sio
+        sio = _skops_io()
 
         payload = {"format": FORMAT, "columns": self.columns_, "estimator": self._fitted()}
         path = Path(path)
@@ -335,7 +359,7 @@ class GenreModel:
             Missing or unreadable file, not a covermill genre model, or a type outside skops'
             defaults and ``trusted`` (the message lists them; nothing is constructed).
         """
-        import skops.io as sio
+        sio = _skops_io()
 
         path = Path(path)
         if not path.is_file():

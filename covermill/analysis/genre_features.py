@@ -18,7 +18,7 @@ import numpy as np
 
 from ..audio import check_audio, resample
 from ..errors import ParameterError
-from ..kernels import hpss
+from ..kernels import hpss, librosa_beat
 
 GTZAN_SR = 22050
 GTZAN_CLIP_S = 30.0
@@ -109,7 +109,7 @@ def gtzan_features(y: np.ndarray, *, sr: int, clip_s: float = GTZAN_CLIP_S) -> d
     out: dict[str, float] = {"length": float(len(x))}
     for name in _FRAME_FEATURES:
         out[f"{name}_mean"], out[f"{name}_var"] = _mean_var(frame_values[name])
-    tempo_bpm, _ = librosa.beat.beat_track(y=x, sr=GTZAN_SR, hop_length=HOP)
+    tempo_bpm, _ = librosa_beat().beat_track(y=x, sr=GTZAN_SR, hop_length=HOP)
     out["tempo"] = float(np.atleast_1d(tempo_bpm)[0])
     mfcc = librosa.feature.mfcc(y=x, sr=GTZAN_SR, n_mfcc=N_MFCC, **kw)
     for i in range(N_MFCC):

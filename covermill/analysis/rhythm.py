@@ -21,6 +21,7 @@ import librosa
 import numpy as np
 
 from ..audio import resample
+from ..kernels import librosa_beat
 from ..memo import ContentMemo
 
 ANALYSIS_SR = 22050
@@ -105,7 +106,7 @@ def _track(mono: np.ndarray, start_bpm: float) -> Beats:
     if mono.size == 0 or np.max(np.abs(mono)) < 1e-5:
         return Beats(np.zeros(0), float("nan"))
     onset = librosa.onset.onset_strength(y=mono, sr=ANALYSIS_SR, hop_length=HOP)
-    tempo, frames = librosa.beat.beat_track(onset_envelope=onset, sr=ANALYSIS_SR, hop_length=HOP,
+    tempo, frames = librosa_beat().beat_track(onset_envelope=onset, sr=ANALYSIS_SR, hop_length=HOP,
                                             start_bpm=start_bpm, trim=True)
     times = librosa.frames_to_time(frames, sr=ANALYSIS_SR, hop_length=HOP)
     times.setflags(write=False)  # remembered and shared: nobody may change it

@@ -22,13 +22,41 @@ import logging
 
 from ..errors import BackendUnavailableError, ParameterError
 
+#: The module each local worker preloads: it warms the worker up while the client submits work.
+WARM_UP = "covermill.automation.warmup"
+
+#: The module the forkserver of local workers imports first (see :func:`_fork_warm_workers`).
+FORK_WARM_UP = "covermill.automation.forkserver_warm"
+
 #: Times a task is run again after its worker died (so a song may kill 3 workers at most).
 WORKER_DEATH_RETRIES = 2
 
 
+def _fork_warm_workers() -> dict:
+    """Dask settings that start local workers from a forkserver preloaded with
+    :mod:`.forkserver_warm` (on Linux; elsewhere none: macOS frameworks are not safe to fork once
+    loaded): the warm-up is paid once, and a worker's first render starts at once instead of after
+    importing the render. (distributed's forkserver set-up imports its optional packages here.)"""
+    import multiprocessing
+    import sys
+
+    if not sys.platform.startswith("linux") or "forkserver" not in multiprocessing.get_all_start_methods():
+        return {}
+    import dask
+    from distributed.utils import get_mp_context
+
+    settings = {"distributed.worker.multiprocessing-method": "forkserver"}
+    with dask.config.set(settings):
+        ctx = get_mp_context()  # distributed's own forkserver set-up, once per process
+    ctx.set_forkserver_preload(["distributed", FORK_WARM_UP])  # (no effect on a forkserver already running)
+    return settings
+
+
 def make_client(*, workers: int, memory_limit: str | None, scheduler: str | None):
     """``(client, cluster)``: a client of ``scheduler`` (cluster ``None``), or of a new private
-    local cluster of ``workers`` single-threaded processes."""
+    local cluster of ``workers`` single-threaded processes that warm up as they start
+    (:mod:`covermill.automation.warmup`; a remote cluster's workers can preload it too:
+    ``dask worker --preload covermill.automation.warmup``)."""
     try:
         import dask
         from distributed import Client, LocalCluster
@@ -49,11 +77,11 @@ def make_client(*, workers: int, memory_limit: str | None, scheduler: str | None
     # a worker holds one task per thread, no queue: a worker that dies takes down only the song
     # it was rendering, so only that song's retry count goes up
     with dask.config.set({"distributed.scheduler.allowed-failures": WORKER_DEATH_RETRIES,
-                          "distributed.scheduler.worker-saturation": 1.0}):
+                          "distributed.scheduler.worker-saturation": 1.0, **_fork_warm_workers()}):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                memory_limit=memory_limit or "auto", dashboard_address=None,
                                silence_logs=logging.ERROR, security=security, protocol="tls://",
-                               host="127.0.0.1")
+                               host="127.0.0.1", preload=[WARM_UP])
     return Client(cluster, security=security), cluster
 
 

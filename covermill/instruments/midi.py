@@ -190,13 +190,13 @@ def transcribe(y: np.ndarray, *, sr: int, onset_threshold: float = 0.5, frame_th
 
 def beat_times(y: np.ndarray, *, sr: int) -> np.ndarray:
     """Beat times (s) of a stem (librosa's beat tracker), extended by one beat on each side."""
-    import librosa
+    from ..kernels import librosa_beat
 
     mono = np.asarray(y, np.float32)
     mono = mono.mean(axis=0) if mono.ndim == 2 else mono
     if sr > BP_SR:  # beats need no more than 11 kHz of bandwidth; half the work at 44.1 kHz
         mono, sr = resample(mono[None], sr_in=sr, sr_out=BP_SR)[0], BP_SR
-    _, beats = librosa.beat.beat_track(y=mono, sr=sr, hop_length=256, units="time")
+    _, beats = librosa_beat().beat_track(y=mono, sr=sr, hop_length=256, units="time")
     beats = np.asarray(beats, float)
     if len(beats) < 2:
         return beats

@@ -141,3 +141,16 @@ def test_bad_model_files_are_refused(tmp_path):
         GenreModel.load(junk)
     with pytest.raises(ParameterError, match="not fitted"):
         GenreModel().predict(np.zeros((1, 3)))
+
+
+def test_model_load_imports_no_torch_and_trusts_the_same_types():
+    """skops is imported without torch or dask (see ``genre._skops_io``); its trusted types are the same."""
+    import subprocess
+    import sys
+
+    names = "import skops.io._trusted_types as t; print(sorted(t.SKLEARN_ESTIMATOR_TYPE_NAMES))"
+    ours = ("import sys; from covermill.analysis.taste import load_model; load_model(); "
+            f"assert not {{'torch', 'dask.array'}} & set(sys.modules), 'imported'; {names}")
+    got = subprocess.run([sys.executable, "-c", ours], capture_output=True, text=True, check=True).stdout
+    plain = subprocess.run([sys.executable, "-c", names], capture_output=True, text=True, check=True).stdout
+    assert got == plain and "sklearn.svm._classes.SVC" in got
