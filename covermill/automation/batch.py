@@ -113,17 +113,18 @@ def separate_first(songs: Iterable[str | os.PathLike], *, separator: str = "auto
     from ..audio import load_audio
     from ..constants import WORK_SR
     from ..stems import resolve
+    from ..stems.base import PooledSeparator
     from ..stems.cache import StemCache, cache_key
-    from ..stems.demucs import DemucsSeparator
 
     songs = list(dict.fromkeys(str(s) for s in songs if not is_url(str(s))))  # remote songs: their renders
     counts = {"separated": 0, "cached": 0, "skipped": 0}
     try:
         sep = resolve(separator)
-        if not isinstance(sep, DemucsSeparator):
-            log.info("separate-first: separator %s is not Demucs; the renders separate", sep.name)
+        if not isinstance(sep, PooledSeparator):
+            log.info("separate-first: separator %s does not pool songs (only Demucs does); the renders separate",
+                     sep.name)
             return {**counts, "skipped": len(songs)}
-        device = sep._device()
+        device = sep.runs_on()
         if not force and not str(device).startswith("cuda"):
             log.info("separate-first: Demucs runs on %s; the renders separate in parallel instead", device)
             return {**counts, "skipped": len(songs)}
@@ -161,12 +162,8 @@ def separate_first(songs: Iterable[str | os.PathLike], *, separator: str = "auto
                     type(exc).__name__, exc)
     counts["skipped"] = len(songs) - counts["separated"] - counts["cached"]
     log.info("separate-first: %s in %.1f s on %s (batch of %d segments)", counts, time.perf_counter() - t0,
-             device, sep._batch(device))
-    sep.model_ = None
-    if str(device).startswith("cuda"):
-        import torch
-
-        torch.cuda.empty_cache()  # the GPU memory goes back before the workers start
+             device, sep.segments_per_call())
+    sep.release()  # the GPU memory goes back before the workers start
     return counts
 
 

@@ -262,6 +262,24 @@ class DemucsSeparator:
     def _batch(self, device) -> int:
         return self.batch_size or (CUDA_BATCH if str(device).startswith("cuda") else CPU_BATCH)
 
+    def runs_on(self) -> str:
+        """The torch device separation runs on (``auto`` resolved); part of the pooled-separation
+        capability (:class:`covermill.stems.base.PooledSeparator`)."""
+        return self._device()
+
+    def segments_per_call(self) -> int:
+        """How many segments one model call takes on :meth:`runs_on`'s device."""
+        return self._batch(self._device())
+
+    def release(self) -> None:
+        """Drop the loaded model and give its GPU memory back (the next use loads it again)."""
+        self.model_ = None
+        if str(self.device).startswith("cuda") or self.device == "auto":
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
     def _prepare(self, model, y: np.ndarray, sr: int):
         """``(context, normalised mix tensor (1, C, n) at the model's rate or None for silence)``."""
         import torch

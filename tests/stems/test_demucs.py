@@ -159,3 +159,19 @@ def test_dsp_and_auto_without_weights_never_import_torch(tmp_path):
     env = {"TORCH_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(backend.Path(stems.__file__).parents[2])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.split() == ["dsp", "False"]
+
+
+def test_pooled_separation_is_a_public_capability_and_release_drops_the_model(repo, mix):
+    """``batch --separate-first`` reaches Demucs only through PooledSeparator's methods."""
+    from covermill.stems.base import PooledSeparator
+
+    sep = stems.get("demucs", model="tiny", model_dir=repo, device="cpu", batch_size=3)
+    assert isinstance(sep, PooledSeparator)
+    assert not isinstance(stems.get("dsp"), PooledSeparator)
+    assert sep.runs_on() == "cpu" and sep.segments_per_call() == 3
+    sep.load()
+    (pooled,) = sep.iter_separate_many([(mix, SR)])
+    np.testing.assert_allclose(pooled["vocals"], sep.separate(mix, sr=SR)["vocals"], atol=1e-5)
+    sep.release()
+    assert sep.model_ is None
+    np.testing.assert_allclose(sep.separate(mix, sr=SR)["vocals"], pooled["vocals"], atol=1e-5)  # loads again
