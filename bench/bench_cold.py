@@ -46,8 +46,7 @@ def _forget_song() -> None:
     from covermill.analysis import rhythm
     from covermill.instruments import features
 
-    rhythm._BEATS.clear()
-    rhythm._CHROMA.clear()
+    rhythm.forget()
     features._CONTROLS.clear()
 
 

@@ -40,6 +40,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from covermill.analysis import rhythm
+    from covermill.instruments import features
 
     recipe = load_recipe(args.recipe)
     draft = recipe.model_copy(update={"tempo": recipe.tempo.model_copy(update={"quality": "draft"})})
@@ -50,8 +51,8 @@ def main(argv=None) -> int:
         render(args.song, recipe, Path(tmp) / "warm", excerpt=(0.0, 10.0))
         for _ in range(args.repeat):
             for label, (rec, parallel) in configs.items():  # interleaved, so drifting machine speed hits all alike
-                rhythm._BEATS.clear()
-                rhythm._CHROMA.clear()
+                rhythm.forget()  # each timed render analyses the song afresh, as in a new process
+                features._CONTROLS.clear()  # and tracks the stems' pitch afresh
                 loads.append(os.getloadavg()[0])
                 t0 = time.perf_counter()
                 result = render(args.song, rec, Path(tmp) / "out", parallel=parallel)

@@ -39,16 +39,34 @@ class Beats:
 
 _BEATS = ContentMemo()
 _CHROMA = ContentMemo()
+_MONO = ContentMemo(maxsize=4)
+
+
+def forget() -> None:
+    """Empty the analysis memo (signals, beats, chroma): the next analysis computes afresh, as a
+    new process would (benchmarks of cold work)."""
+    for memo in (_MONO, _BEATS, _CHROMA):
+        memo.clear()
 
 
 def analysis_mono(y: np.ndarray, *, sr: int) -> np.ndarray:
-    """The analysis signal: ``(channels, n)`` or ``(n,)`` audio as float32 mono at :data:`ANALYSIS_SR`."""
+    """The analysis signal: ``(channels, n)`` or ``(n,)`` audio as float32 mono at :data:`ANALYSIS_SR`.
+
+    Resampled once per signal and process (remembered by content, like the beats and chroma), so
+    tempo, cover features, similarity and the lead sheet share one analysis signal; the result
+    is read-only."""
     mono = np.asarray(y, dtype=np.float32)
     if mono.ndim == 2:
         mono = mono.mean(axis=0)
     if sr == ANALYSIS_SR:
         return np.ascontiguousarray(mono)
-    return resample(mono[None], sr_in=sr, sr_out=ANALYSIS_SR)[0]
+
+    def compute() -> np.ndarray:
+        out = resample(mono[None], sr_in=sr, sr_out=ANALYSIS_SR)[0]
+        out.flags.writeable = False
+        return out
+
+    return _MONO.get(_MONO.key(mono, sr), compute)
 
 
 def cqt_chroma(y: np.ndarray, *, sr: int, hop_length: int = 2 * HOP) -> np.ndarray:

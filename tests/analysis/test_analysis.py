@@ -39,8 +39,7 @@ def test_beats_and_chroma_are_computed_once_per_signal(monkeypatch):
     from covermill.analysis import rhythm
 
     y = click_track(120.0, 8.0)
-    rhythm._BEATS.clear()
-    rhythm._CHROMA.clear()
+    rhythm.forget()
     calls = []
     track = rhythm._track
     monkeypatch.setattr(rhythm, "_track", lambda mono, bpm: calls.append(1) or track(mono, bpm))
@@ -94,8 +93,7 @@ def test_prefetch_fills_the_memo_for_later_callers(monkeypatch):
     from covermill.analysis import rhythm
 
     y = click_track(100.0, 6.0)
-    rhythm._BEATS.clear()
-    rhythm._CHROMA.clear()
+    rhythm.forget()
     with ThreadPoolExecutor(2) as pool:
         beats, chroma = (f.result() for f in rhythm.prefetch(y, sr=SR, submit=pool.submit))
     monkeypatch.setattr(rhythm, "_track", lambda *a: pytest.fail("beats tracked twice"))
