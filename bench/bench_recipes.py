@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -34,6 +35,7 @@ def main() -> None:
     ap.add_argument("--excerpt", default=None)
     ap.add_argument("--recipes", default=",".join(builtin_names()))
     ap.add_argument("--write", type=Path)
+    ap.add_argument("--keep", action="store_true", help="keep every render's OUT folder (default: deleted after its QA)")
     ap.add_argument("--cache-dir", type=Path, default=None,
                     help="stem/analysis cache kept between runs (default: a fresh temporary folder)")
     args = ap.parse_args()
@@ -46,6 +48,8 @@ def main() -> None:
         qa = render(args.song, load_recipe(spec), work / name, cache_dir=args.cache_dir or work / "cache",
                     excerpt=excerpt).qa
         secs = time.perf_counter() - t0
+        if not args.keep:  # a whole-song render is about 1 GB (stems, cover stems, report)
+            shutil.rmtree(work / name, ignore_errors=True)
         g, c = qa["genre"], qa["cover"] or {}
         top1 = g["cover_top"] == g["model_class"]
         gain = (g["target_prob_cover"] or 0) - (g["target_prob_original"] or 0)
