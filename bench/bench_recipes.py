@@ -1,6 +1,7 @@
 """Every built-in recipe on one song: does the cover sound like the target genre, and is it still a cover?
 
     python bench/bench_recipes.py [--song examples/lets_go_fishin.ogg] [--excerpt START:SECONDS] [--write docs/BENCHMARKS.md]
+        [--recipes NAME_OR_FILE,...] [--cache-dir DIR]
 
 For each built-in recipe: the shipped taste model's probability of the recipe's genre class
 (``recipes/genres.py`` NEAREST_CLASS maps folk, bossa nova, lo-fi and chiptune to the GTZAN
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -33,14 +35,21 @@ def main() -> None:
     ap.add_argument("--excerpt", default=None)
     ap.add_argument("--recipes", default=",".join(builtin_names()))
     ap.add_argument("--write", type=Path)
+    ap.add_argument("--keep", action="store_true", help="keep every render's OUT folder (default: deleted after its QA)")
+    ap.add_argument("--cache-dir", type=Path, default=None,
+                    help="stem/analysis cache kept between runs (default: a fresh temporary folder)")
     args = ap.parse_args()
     excerpt = tuple(float(x) for x in args.excerpt.split(":")) if args.excerpt else None
     work = Path(tempfile.mkdtemp(prefix="bench-recipes-"))
     rows = []
-    for name in args.recipes.split(","):
+    for spec in args.recipes.split(","):
+        name = Path(spec).stem if spec.endswith((".yaml", ".yml")) else spec  # a recipe file: its name
         t0 = time.perf_counter()
-        qa = render(args.song, load_recipe(name), work / name, cache_dir=work / "cache", excerpt=excerpt).qa
+        qa = render(args.song, load_recipe(spec), work / name, cache_dir=args.cache_dir or work / "cache",
+                    excerpt=excerpt).qa
         secs = time.perf_counter() - t0
+        if not args.keep:  # a whole-song render is about 1 GB (stems, cover stems, report)
+            shutil.rmtree(work / name, ignore_errors=True)
         g, c = qa["genre"], qa["cover"] or {}
         top1 = g["cover_top"] == g["model_class"]
         gain = (g["target_prob_cover"] or 0) - (g["target_prob_original"] or 0)
