@@ -319,12 +319,25 @@ def _render_all(todo: list[Job], records: dict, state: dict, out: Path | str, *,
         # cluster runs this very installation)
         build = admit_workers(client) if scheduler else None
         starts = RenderStarts(client)
-        futures = {client.submit(run_checked, task, build, job, separator, str(cache_dir), session, parallel,
-                                 loaded[job.recipe],
-                                 key=f"render-{i}-{safe_name(Path(job.song).stem)[0][:40]}", pure=False): job
-                   for i, job in enumerate(todo)}
-        for future in as_completed(futures):
-            job = futures[future]
+        waiting, futures, done = iter(enumerate(todo)), {}, as_completed()
+
+        def top_up() -> None:
+            """At most one render in flight per worker thread: a worker never holds a queued render,
+            so its death counts against the one song it was rendering, not against a bystander."""
+            threads = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values())
+            while len(futures) < max(1, threads):
+                i, job = next(waiting, (None, None))
+                if job is None:
+                    return
+                future = client.submit(run_checked, task, build, job, separator, str(cache_dir), session, parallel,
+                                       loaded[job.recipe], key=f"render-{i}-{safe_name(Path(job.song).stem)[0][:40]}",
+                                       pure=False)
+                futures[future] = job
+                done.add(future)
+
+        top_up()
+        for future in done:
+            job = futures.pop(future)
             try:
                 rec = {**future.result(), "retries": starts.retries(future.key)}
             except Exception as exc:  # the worker died every time, or the cluster failed the task
@@ -340,6 +353,7 @@ def _render_all(todo: list[Job], records: dict, state: dict, out: Path | str, *,
             state["failed"] += rec["status"] == "failed"
             if progress:
                 progress({**state, "event": "done", "record": rec})
+            top_up()
     finally:
         client.close()
         if cluster is not None:
