@@ -1,5 +1,6 @@
 """Build identity (issue 20): the version names the git commit; copies without git read _version.py."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -44,8 +45,12 @@ def _run_copy(tmp_path, version_file: str | None) -> str:
     if version_file is not None:
         generated.write_text(version_file)
     code = "import sys, covermill; v = covermill.__version__; print(v); print('setuptools_scm' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
-                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path)}).stdout.split()
+    # -S: no .pth files, so an editable install's finder cannot serve the checkout's own _version.py
+    # to the copy; the installed packages stay importable through PYTHONPATH
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    out = subprocess.run([sys.executable, "-S", "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         check=True, env={"PATH": "/usr/bin:/bin",
+                                          "PYTHONPATH": os.pathsep.join([str(tmp_path), *site])}).stdout.split()
     return out
 
 
