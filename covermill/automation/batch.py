@@ -33,6 +33,7 @@ records the failure as before.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -64,6 +65,16 @@ __all__ = ["MANIFEST", "BatchSummary", "Job", "clean_stale", "find_songs", "plan
            "run_job", "safe_name", "separate_first", "write_index"]
 
 log = logging.getLogger(__name__)
+
+
+def _with_settings(settings: dict[str, str], task: Callable[..., dict[str, Any]], job: Job, *args: Any) -> dict[str, Any]:
+    """Run ``task(job, *args)`` with the client's ``COVERMILL_*`` variables (model folder, cache,
+    fetch permission): a local worker forked from a forkserver that an earlier batch of this
+    process started would otherwise keep that time's environment."""
+    for name in [k for k in os.environ if k.startswith("COVERMILL_") and k not in settings]:
+        del os.environ[name]
+    os.environ.update(settings)
+    return task(job, *args)
 
 
 def run_job(job: Job, separator: str = "auto", cache_dir: str | None = None, session: bool = False,
@@ -319,6 +330,9 @@ def _render_all(todo: list[Job], records: dict, state: dict, out: Path | str, *,
         # cluster runs this very installation)
         build = admit_workers(client) if scheduler else None
         starts = RenderStarts(client)
+        if scheduler is None:  # this machine's workers render with this process's covermill settings
+            task = functools.partial(_with_settings, {k: v for k, v in os.environ.items() if k.startswith("COVERMILL_")},
+                                     task)
         waiting, futures, done = iter(enumerate(todo)), {}, as_completed()
 
         def top_up() -> None:

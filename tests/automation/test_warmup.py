@@ -51,3 +51,34 @@ def test_batch_workers_start_warm(tmp_path):
     (record,) = summary.records
     if sys.platform.startswith("linux") and "forkserver" in multiprocessing.get_all_start_methods():
         assert record["loaded"] == ["covermill.automation.pipeline", "librosa.beat"]
+
+
+def covermill_settings(job, *args):
+    """A batch task: the worker's COVERMILL_* variables as the render would see them."""
+    import os
+
+    return {"song": job.song, "recipe": job.recipe, "output": job.out_dir, "status": "ok", "error": None,
+            "seconds": 0.0, "settings": {k: v for k, v in os.environ.items() if k.startswith("COVERMILL_PROBE")}}
+
+
+def test_workers_forked_for_a_later_batch_see_the_clients_settings_of_now(tmp_path, monkeypatch):
+    """The forkserver outlives a batch; a later batch's workers still render with the client's
+    COVERMILL_* variables as they are now (a model folder set after the first batch, say)."""
+    from conftest import song, write
+
+    from covermill.automation.batch import run_batch
+
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    write(songs / "a.wav", song(bars=2, seed=1))
+    recipe = tmp_path / "fast.yaml"
+    recipe.write_text("name: fast\nstems:\n  drums: {gain_db: -6}\n")
+    monkeypatch.setenv("COVERMILL_PROBE_OLD", "1")
+    first = run_batch(songs, [str(recipe)], tmp_path / "one", workers=1, separator="dsp", task=covermill_settings,
+                      separate_first_pass=False)
+    assert first.records[0]["settings"] == {"COVERMILL_PROBE_OLD": "1"}
+    monkeypatch.delenv("COVERMILL_PROBE_OLD")
+    monkeypatch.setenv("COVERMILL_PROBE_NEW", "2")
+    second = run_batch(songs, [str(recipe)], tmp_path / "two", workers=1, separator="dsp", task=covermill_settings,
+                       separate_first_pass=False)
+    assert second.records[0]["settings"] == {"COVERMILL_PROBE_NEW": "2"}
