@@ -61,6 +61,7 @@ test: install sysdeps
 bench: install benchdeps
 	$(BIN)/python bench/bench_render.py --write docs/BENCHMARKS.md
 	$(BIN)/python bench/bench_stems.py --write docs/BENCHMARKS.md
+	$(BIN)/python bench/bench_cold.py --repeat 2 --write docs/BENCHMARKS.md
 
 models: install
 	$(BIN)/python bench/make_models.py
