@@ -29,6 +29,7 @@ __all__ = ["jit", "median_filter_axis", "hpss", "librosa_beat", "numba_cache_dir
 
 log = logging.getLogger(__name__)
 _BEAT_LOCK = threading.Lock()
+_BEAT = None  # librosa.beat once fully imported
 
 
 def jit(func):
@@ -102,24 +103,34 @@ def librosa_beat():
     """The ``librosa.beat`` module, its kernels loaded from :func:`numba_cache_dir` after the
     first process compiled them (the same machine code, so the same beats). A cache that
     cannot be written is skipped; a damaged one is deleted and compiled again."""
-    if "librosa.beat" in sys.modules:
-        return sys.modules["librosa.beat"]
-    with _BEAT_LOCK:
-        if "librosa.beat" in sys.modules:
-            return sys.modules["librosa.beat"]
-        cache = numba_cache_dir() / "librosa"
+    global _BEAT
+    if _BEAT is None:
+        with _BEAT_LOCK:
+            if _BEAT is None:
+                _BEAT = _load_beat()
+    return _BEAT
+
+
+def _load_beat():
+    if "librosa.beat" in sys.modules:  # imported elsewhere: ``import`` waits while another thread runs it
+        # (sys.modules holds a module from the start of its import: returning that could hand a
+        # thread a half-initialised librosa.beat)
+        import librosa.beat
+
+        return librosa.beat
+    cache = numba_cache_dir() / "librosa"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return _import_beat(None)
+    with _file_lock(cache.parent):
         try:
+            return _import_beat(cache)
+        except Exception as exc:  # noqa: BLE001 - an unreadable entry: pickle, EOF, OSError, ...
+            log.warning("numba cache %s is damaged (%s); compiling librosa.beat again", cache, exc)
+            shutil.rmtree(cache, ignore_errors=True)
             cache.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            return _import_beat(None)
-        with _file_lock(cache.parent):
-            try:
-                return _import_beat(cache)
-            except Exception as exc:  # noqa: BLE001 - an unreadable entry: pickle, EOF, OSError, ...
-                log.warning("numba cache %s is damaged (%s); compiling librosa.beat again", cache, exc)
-                shutil.rmtree(cache, ignore_errors=True)
-                cache.mkdir(parents=True, exist_ok=True)
-                return _import_beat(cache)
+            return _import_beat(cache)
 
 
 def median_filter_axis(x: np.ndarray, size: int, axis: int = -1) -> np.ndarray:

@@ -89,3 +89,36 @@ def test_disk_full_is_one_line_and_out_is_untouched(tmp_path):
         assert not [p for p in small.iterdir() if ".staging-" in p.name]
     finally:
         subprocess.run(["umount", str(small)], capture_output=True)
+
+
+def test_fluidsynth_on_a_full_scratch_disk_is_one_line(tmp_path, monkeypatch):
+    """FluidSynth's scratch files live in TMPDIR: when that disk fills, one line says so (a truncated
+    WAV used to end in soundfile's traceback)."""
+    import tempfile
+
+    import pretty_midi
+
+    from covermill.errors import OutputError
+    from covermill.instruments.fluidsynth import render_midi
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs for the disk-full case")
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", f"covermill-{uuid.uuid4().hex[:6]}",
+                              str(small)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip() or mounted.returncode})")
+    try:
+        pm = pretty_midi.PrettyMIDI()
+        piano = pretty_midi.Instrument(program=0)
+        piano.notes = [pretty_midi.Note(velocity=90, pitch=60 + i % 12, start=i * 0.5, end=i * 0.5 + 0.5)
+                       for i in range(40)]  # 20 s: about 7 MB of float WAV, far over 256 kB
+        pm.instruments.append(piano)
+        monkeypatch.setattr(tempfile, "tempdir", str(small))
+        with pytest.raises(OutputError, match=r"^disk full in .*small while .*; free some space there") as err:
+            render_midi(pm, sr=44100)
+        assert "\n" not in str(err.value)
+        assert not list(small.iterdir())  # the scratch folder went with the error
+    finally:
+        subprocess.run(["umount", str(small)], capture_output=True)

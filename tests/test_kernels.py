@@ -1,5 +1,10 @@
 """covermill.kernels: the running median and HPSS equal scipy's and librosa's results exactly."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import librosa
 import numpy as np
 import pytest
@@ -92,3 +97,27 @@ def test_librosa_beat_kernel_cached_on_disk_and_damaged_cache_recompiled(tmp_pat
     assert healed == want.tolist()
     assert "damaged" in err
     assert all(p.stat().st_size > 100 for p in entries if p.exists())
+
+
+def test_librosa_beat_is_never_handed_out_half_imported(tmp_path):
+    """Threads asking for librosa.beat while the first one imports it (compiling into a fresh
+    cache) wait for the whole module: sys.modules holds it half-initialised meanwhile."""
+    code = textwrap.dedent('''
+        import threading, numpy as np
+        from covermill.kernels import librosa_beat
+        barrier, errors = threading.Barrier(4), []
+        onset = np.abs(np.random.default_rng(0).standard_normal(2000)).astype(np.float32)
+        def use():
+            barrier.wait()
+            try:
+                librosa_beat().beat_track(onset_envelope=onset, sr=22050, hop_length=512)
+            except Exception as exc:
+                errors.append(repr(exc))
+        threads = [threading.Thread(target=use) for _ in range(4)]
+        [t.start() for t in threads]; [t.join() for t in threads]
+        print(errors)
+    ''')
+    env = {**os.environ, "COVERMILL_CACHE_DIR": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
