@@ -1,6 +1,7 @@
 """Hardening: a render killed with SIGKILL, or one that fills the disk, leaves nothing
 half-written in OUT (an earlier render stays whole, qa.json parseable), and the input untouched."""
 
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,22 @@ import pytest
 from conftest import file_digest, song, write
 
 QUICK = "name: quick\nstems:\n  vocals: {revoice: {instrument: flute}}\n  drums: {gain_db: -6}\ntempo: {ratio: 0.9}\n"
+
+
+@contextlib.contextmanager
+def _small_disk(folder: Path, size: str):
+    """A tmpfs of ``size`` mounted at ``folder`` for the body (skips where mounting is not allowed)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs for the disk-full case")
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", f"covermill-{uuid.uuid4().hex[:6]}",
+                              str(folder)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip() or mounted.returncode})")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], capture_output=True)
 
 
 def _render(src: Path, recipe: Path, out: Path, **kw) -> subprocess.Popen:
@@ -66,15 +83,7 @@ def test_render_killed_with_sigkill_leaves_the_earlier_render_whole(tmp_path):
 
 @pytest.mark.slow
 def test_disk_full_is_one_line_and_out_is_untouched(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a small tmpfs for the disk-full case")
-    small = tmp_path / "small"
-    small.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", f"covermill-{uuid.uuid4().hex[:6]}",
-                              str(small)], capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip() or mounted.returncode})")
-    try:
+    with _small_disk(tmp_path / "small", "3m") as small:
         src = write(tmp_path / "s.wav", song(bars=12))
         recipe = tmp_path / "r.yaml"
         recipe.write_text(QUICK)
@@ -87,13 +96,11 @@ def test_disk_full_is_one_line_and_out_is_untouched(tmp_path):
         assert len(err) == 1 and "disk full" in err[0] and "Traceback" not in err[0]
         assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
         assert not [p for p in small.iterdir() if ".staging-" in p.name]
-    finally:
-        subprocess.run(["umount", str(small)], capture_output=True)
 
 
 def test_fluidsynth_on_a_full_scratch_disk_is_one_line(tmp_path, monkeypatch):
-    """FluidSynth's scratch files live in TMPDIR: when that disk fills, one line says so (a truncated
-    WAV used to end in soundfile's traceback)."""
+    """FluidSynth's scratch files live in TMPDIR: when that disk fills, one line says so (FluidSynth
+    exits 0 after a failed write: the part used to come back silently cut to its first second)."""
     import tempfile
 
     import pretty_midi
@@ -101,15 +108,7 @@ def test_fluidsynth_on_a_full_scratch_disk_is_one_line(tmp_path, monkeypatch):
     from covermill.errors import OutputError
     from covermill.instruments.fluidsynth import render_midi
 
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a small tmpfs for the disk-full case")
-    small = tmp_path / "small"
-    small.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", f"covermill-{uuid.uuid4().hex[:6]}",
-                              str(small)], capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip() or mounted.returncode})")
-    try:
+    with _small_disk(tmp_path / "small", "256k") as small:
         pm = pretty_midi.PrettyMIDI()
         piano = pretty_midi.Instrument(program=0)
         piano.notes = [pretty_midi.Note(velocity=90, pitch=60 + i % 12, start=i * 0.5, end=i * 0.5 + 0.5)
@@ -120,5 +119,3 @@ def test_fluidsynth_on_a_full_scratch_disk_is_one_line(tmp_path, monkeypatch):
             render_midi(pm, sr=44100)
         assert "\n" not in str(err.value)
         assert not list(small.iterdir())  # the scratch folder went with the error
-    finally:
-        subprocess.run(["umount", str(small)], capture_output=True)
