@@ -2,7 +2,9 @@
 
 - ``covermill/analysis/data/genre_model.skops``: the default taste model, a standardised
   RBF SVM with calibrated probabilities trained on all 1000 rows of the GTZAN 30-s
-  feature table (``../shared/data/gtzan/features_30_sec.csv``).
+  feature table (``../shared/data/gtzan/features_30_sec.csv``), and beside it
+  ``genre_model.npz``, its compiled form (:mod:`covermill.analysis.genre_compiled`: what a
+  render loads, without importing scikit-learn).
 """
 
 from __future__ import annotations

@@ -36,9 +36,8 @@ from sklearn.svm import SVC
 
 from ..errors import ModelLoadingError, ParameterError
 from ..fsutil import atomic_path
-from .genre_features import FEATURE_COLUMNS
+from .genre_features import MODEL_COLUMNS, model_row
 
-MODEL_COLUMNS: list[str] = [c for c in FEATURE_COLUMNS if c != "length"]
 INNER_FOLDS = 3
 FORMAT = "covermill-genre/1"
 
@@ -334,19 +333,19 @@ class GenreModel:
     @staticmethod
     def row(features: dict[str, float]) -> np.ndarray:
         """One ``(1, len(MODEL_COLUMNS))`` row from a :func:`~.genre_features.gtzan_features` dict."""
-        missing = [c for c in MODEL_COLUMNS if c not in features]
-        if missing:
-            raise ParameterError(f"features lack {missing}; compute them with gtzan_features")
-        return np.asarray([[features[c] for c in MODEL_COLUMNS]], dtype=np.float64)
+        return model_row(features)
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the fitted model atomically in the skops format (no pickle)."""
-        sio = _skops_io()
+        """Write the fitted model atomically in the skops format (no pickle), and beside it its
+        compiled form where the estimator has one (:func:`.genre_compiled.write_beside`)."""
+        from .genre_compiled import write_beside
 
+        sio = _skops_io()
         payload = {"format": FORMAT, "columns": self.columns_, "estimator": self._fitted()}
         path = Path(path)
         with atomic_path(path) as tmp:
             sio.dump(payload, tmp)
+        write_beside(self._fitted(), self.columns_, path)
         return path
 
     @classmethod

@@ -45,6 +45,18 @@ FEATURE_COLUMNS: list[str] = [
     *[f"mfcc{i}_{stat}" for i in range(1, N_MFCC + 1) for stat in ("mean", "var")],
 ]
 
+#: The columns the genre classifiers use: the table's features less ``length`` (a property of
+#: the GTZAN file, not of the music).
+MODEL_COLUMNS: list[str] = [c for c in FEATURE_COLUMNS if c != "length"]
+
+
+def model_row(features: dict[str, float]) -> np.ndarray:
+    """One ``(1, len(MODEL_COLUMNS))`` row from a :func:`gtzan_features` dict."""
+    missing = [c for c in MODEL_COLUMNS if c not in features]
+    if missing:
+        raise ParameterError(f"features lack {missing}; compute them with gtzan_features")
+    return np.asarray([[features[c] for c in MODEL_COLUMNS]], dtype=np.float64)
+
 
 def _mean_var(x: np.ndarray) -> tuple[float, float]:
     x = np.asarray(x, dtype=np.float64)

@@ -3,24 +3,36 @@
 The default model (``data/genre_model.skops``, rebuilt by ``make models``) is a
 standardised RBF SVM with calibrated probabilities trained on the GTZAN 30-s feature
 table; it sees one 30-s excerpt from the middle of a song (GTZAN clips are 30-s excerpts).
+A model with a current compiled form beside it (:mod:`.genre_compiled`, the shipped one has)
+loads from that, without importing scikit-learn or skops.
 """
 
 from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .genre import GenreModel
-from .genre_features import GTZAN_CLIP_S, gtzan_features
+from .genre_compiled import CompiledGenreModel, load_compiled
+from .genre_features import GTZAN_CLIP_S, gtzan_features, model_row
+
+if TYPE_CHECKING:
+    from .genre import GenreModel
 
 DEFAULT_MODEL = Path(__file__).parent / "data" / "genre_model.skops"
 
 
 @functools.lru_cache(maxsize=4)
-def load_model(path: str | None = None) -> GenreModel:
-    """The taste model at ``path`` (default: the shipped one), loaded once per process."""
+def load_model(path: str | None = None) -> GenreModel | CompiledGenreModel:
+    """The taste model at ``path`` (default: the shipped one), loaded once per process: from its
+    compiled form when that is current, else through skops (:meth:`.GenreModel.load`)."""
+    compiled = load_compiled(path or DEFAULT_MODEL)
+    if compiled is not None:
+        return compiled
+    from .genre import GenreModel  # scikit-learn and skops: seconds of imports
+
     return GenreModel.load(path or DEFAULT_MODEL)
 
 
@@ -33,11 +45,12 @@ def middle_excerpt(y: np.ndarray, *, sr: int, seconds: float = GTZAN_CLIP_S) -> 
     return y[..., start : start + n]
 
 
-def genre_probabilities(y: np.ndarray, *, sr: int, model: GenreModel | None = None) -> dict[str, float]:
+def genre_probabilities(y: np.ndarray, *, sr: int, model: GenreModel | CompiledGenreModel | None = None
+                        ) -> dict[str, float]:
     """``{genre: probability}`` (summing to 1) of ``(channels, n)`` audio, most likely first."""
     model = model or load_model()
     features = gtzan_features(middle_excerpt(y, sr=sr), sr=sr)
-    proba = model.predict_proba(GenreModel.row(features))[0]
+    proba = model.predict_proba(model_row(features))[0]
     order = np.argsort(-proba)
     return {str(model.classes_[i]): round(float(proba[i]), 4) for i in order}
 
