@@ -1,8 +1,9 @@
 """Pay a process's one-off costs before its first render: imports, models, compiled kernels.
 
 A fresh process pays, on its first render only, for importing the render (about 1.5 s), loading
-the taste model (its compiled arrays; scikit-learn only for a model without them), loading librosa's compiled beat kernels and the
-reference recording's chroma (both from covermill's cache folder after the first run).
+the taste model (its compiled arrays; scikit-learn only for a model without them), loading
+librosa's compiled beat kernels and the reference recording's chroma (both from covermill's cache
+folder after the first run).
 :func:`warm_up` does all of it and returns what each step took. A batch's local Dask workers
 preload this module (:func:`dask_setup`): each worker warms up on a thread as soon as it starts,
 while the client submits the work, so its first render starts without those costs (a render
