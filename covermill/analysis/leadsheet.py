@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..leadsheet import Chord, LeadSheet
+from .bleed import reject_bleed
 from .chords import QUALITIES, compress, decode_chords
 from .key import estimate_key, phrase_columns
 from .melody import bass_from_chords, clean_melody, subdivide
@@ -91,7 +92,8 @@ def _spans(labels: list, starts_s: np.ndarray, duration_s: float) -> tuple[Chord
     return tuple(out)
 
 
-def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: F0 | None = None) -> LeadSheet:
+def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: F0 | None = None,
+               lead_stem: np.ndarray | None = None) -> LeadSheet:
     """The lead sheet of ``mix``.
 
     Parameters
@@ -103,6 +105,10 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
         f0 tracks of the separated lead (vocals) and bass stems, ``f0_hz`` ``nan`` where
         unvoiced (pYIN). Without ``lead_f0`` the melody is empty ("no melody" warning);
         without ``bass_f0`` the bass line is the chord roots.
+    lead_stem : np.ndarray [shape=(channels, n) or (n,)], optional
+        The separated lead itself (at ``sr``, aligned with ``mix``), whose f0 ``lead_f0`` is.
+        With it, melody notes that are bleed (their pitch barely in the stem compared with the
+        mix) take the mix's predominant pitch instead (:func:`~covermill.analysis.bleed.reject_bleed`).
 
     Returns
     -------
@@ -191,6 +197,9 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
     melody = ()
     if lead_f0 is not None:
         melody = clean_melody(*lead_f0, key=key, chords=chords, onset_grid_s=grid)
+        if lead_stem is not None and melody:
+            melody = reject_bleed(melody, stem=analysis_mono(lead_stem, sr=sr), mix=mono, sr=ANALYSIS_SR)
+            methods["melody"] += "; bleed notes (stem's share of the mix < 0.3) -> the mix's predominant pitch"
     if not melody:
         warnings.append("no melody" if lead_f0 is not None else "no melody: no lead f0 given")
     bass = ()
