@@ -113,3 +113,60 @@ def reject_bleed(notes: Sequence[Note], *, stem: np.ndarray, mix: np.ndarray, sr
         strong = np.flatnonzero(sal >= fallback_ratio * sal.max())
         out.append(Note(n.start_s, n.end_s, int(cands[strong[-1]]), n.velocity))
     return tuple(out)
+
+
+def _free_part(a: float, b: float, notes: Sequence[Note]) -> tuple[float, float]:
+    """The longest stretch of ``[a, b)`` no note covers."""
+    cuts = sorted((max(a, n.start_s), min(b, n.end_s)) for n in notes if n.start_s < b and n.end_s > a)
+    best, at = (a, a), a
+    for s, e in cuts:
+        if s - at > best[1] - best[0]:
+            best = (at, s)
+        at = max(at, e)
+    return (at, b) if b - at > best[1] - best[0] else best
+
+
+def fill_gaps(notes: Sequence[Note], *, stem: np.ndarray, mix: np.ndarray, sr: int, grid_s: np.ndarray,
+              min_share: float = 0.03, ratio: float = 0.5, max_cover: float = 0.3, lowest: int = 55,
+              highest: int = 84, velocity: int = 80) -> tuple[Note, ...]:
+    """Melody ``notes`` with the gaps the stem's f0 left filled where the mix's melody is in the stem.
+
+    Where the separator kept too little of the melody for the f0 tracker to voice it, the stem
+    still holds some of it. Every cell of ``grid_s`` (e.g. the beat grid's eighths) that
+    ``notes`` cover less than ``max_cover`` of gets the mix's predominant pitch there (the
+    highest pitch from ``lowest`` to ``highest`` whose harmonic sum is at least ``ratio`` of the
+    strongest), when the stem holds at least ``min_share`` of the mix's energy at that pitch
+    (accompaniment is mostly outside the stem, the melody mostly in it); cells of one pitch in
+    a row, and a filled cell touching a note of its pitch, become one note.
+
+    Returns
+    -------
+    tuple of :class:`~covermill.leadsheet.Note`, in time order, not overlapping.
+    """
+    notes = sorted(notes, key=lambda n: n.start_s)
+    grid = np.sort(np.asarray(grid_s, float))
+    cells = []
+    for a, b in zip(grid[:-1], grid[1:], strict=True):
+        covered = sum(max(0.0, min(n.end_s, b) - max(n.start_s, a)) for n in notes)
+        if b - a > 1e-3 and covered < max_cover * (b - a):
+            cells.append(_free_part(a, b, notes))
+    cells = [c for c in cells if c[1] - c[0] > 0.03]
+    if not cells:
+        return tuple(notes)
+    cands = np.arange(lowest, highest + 1)
+    s_sal = harmonic_energy(note_spectra(stem, sr=sr, spans_s=cells), sr=sr, midi=cands)
+    m_sal = harmonic_energy(note_spectra(mix, sr=sr, spans_s=cells), sr=sr, midi=cands)
+    added = []
+    for (a, b), hs, hm in zip(cells, s_sal, m_sal, strict=True):
+        if hm.max() <= 0:
+            continue
+        j = int(np.flatnonzero(hm >= ratio * hm.max())[-1])
+        if hs[j] >= min_share * hm[j]:
+            added.append(Note(float(a), float(b), int(cands[j]), velocity))
+    out: list[Note] = []
+    for n in sorted(notes + added, key=lambda n: n.start_s):
+        if out and out[-1].pitch == n.pitch and n.start_s - out[-1].end_s <= 0.02 and (n in added or out[-1] in added):
+            out[-1] = Note(out[-1].start_s, max(out[-1].end_s, n.end_s), n.pitch, out[-1].velocity)
+        else:
+            out.append(n)
+    return tuple(out)

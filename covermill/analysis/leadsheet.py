@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..leadsheet import Chord, LeadSheet
-from .bleed import reject_bleed
+from .bleed import fill_gaps, reject_bleed
 from .chords import QUALITIES, compress, decode_chords
 from .key import estimate_key, phrase_columns
 from .melody import bass_from_chords, clean_melody, subdivide
@@ -108,7 +108,9 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
     lead_stem : np.ndarray [shape=(channels, n) or (n,)], optional
         The separated lead itself (at ``sr``, aligned with ``mix``), whose f0 ``lead_f0`` is.
         With it, melody notes that are bleed (their pitch barely in the stem compared with the
-        mix) take the mix's predominant pitch instead (:func:`~covermill.analysis.bleed.reject_bleed`).
+        mix) take the mix's predominant pitch instead (:func:`~covermill.analysis.bleed.reject_bleed`),
+        and eighths the stem's f0 left empty take it where the stem holds some of it
+        (:func:`~covermill.analysis.bleed.fill_gaps`; with a steady beat only).
 
     Returns
     -------
@@ -197,9 +199,13 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
     melody = ()
     if lead_f0 is not None:
         melody = clean_melody(*lead_f0, key=key, chords=chords, onset_grid_s=grid)
-        if lead_stem is not None and melody:
-            melody = reject_bleed(melody, stem=analysis_mono(lead_stem, sr=sr), mix=mono, sr=ANALYSIS_SR)
+        if lead_stem is not None:
+            stem = analysis_mono(lead_stem, sr=sr)
+            melody = reject_bleed(melody, stem=stem, mix=mono, sr=ANALYSIS_SR)
             methods["melody"] += "; bleed notes (stem's share of the mix < 0.3) -> the mix's predominant pitch"
+            if steady:
+                melody = fill_gaps(melody, stem=stem, mix=mono, sr=ANALYSIS_SR, grid_s=subdivide(starts, 2))
+                methods["melody"] += "; eighths left empty -> the mix's predominant pitch where the stem holds it"
     if not melody:
         warnings.append("no melody" if lead_f0 is not None else "no melody: no lead f0 given")
     bass = ()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from covermill.analysis.bleed import harmonic_energy, note_spectra, reject_bleed
+from covermill.analysis.bleed import fill_gaps, harmonic_energy, note_spectra, reject_bleed
 from covermill.analysis.leadsheet import lead_sheet
 from covermill.leadsheet import Note
 
@@ -105,3 +106,42 @@ def test_lead_sheet_with_the_lead_stem_plays_no_bleed_notes():
     kept_t = [(i + 0.5) * BEAT_S for i in range(len(PLAN)) if i not in LOST]
     assert [pitch_at(checked, t) for t in kept_t] == [pitch_at(plain, t) for t in kept_t]
     assert "bleed" in checked.methods["melody"]
+
+
+def test_fill_gaps_adds_the_melody_where_the_stem_holds_a_little_of_it():
+    mix, _, melody, _ = _song()
+    n = int(BEAT_S * SR)
+    # the stem: the melody 20 dB down (too faint for pYIN to voice) over the chords' bleed 12 dB down
+    stem = 0.1 * np.concatenate([_tone(p, n) for p, _ in PLAN])
+    stem += 0.25 * np.concatenate([sum(_tone(p, n, amp=0.12) for p in chord) for _, chord in PLAN])
+    heard = [m for i, m in enumerate(melody) if i % 2 == 0]  # the f0 tracker voiced every other beat
+    grid = np.arange(len(PLAN) + 1) * BEAT_S
+    out = fill_gaps(heard, stem=stem, mix=mix, sr=SR, grid_s=grid)
+    assert [n.pitch for n in out] == [m.pitch for m in melody]
+    assert all(n in out for n in heard)
+
+
+def test_fill_gaps_leaves_an_instrumental_passage_empty():
+    """Where the melody rests, the stem holds only the accompaniment's faint bleed (-40 dB: a
+    separator keeps sustained chords out of the vocals): no chord tone becomes melody."""
+    n = int(BEAT_S * SR)
+    lead = np.concatenate([_tone(p, n) for p, _ in PLAN])
+    pad = np.concatenate([sum(_tone(p, n, amp=0.12) for p in chord) for _, chord in PLAN])
+    lead[4 * n:] = 0.0  # the melody rests from beat 4 on
+    mix, stem = lead + pad, lead + 0.01 * pad
+    melody = [Note(i * BEAT_S, (i + 1) * BEAT_S - 0.02, PLAN[i][0]) for i in range(4)]
+    out = fill_gaps(melody[:2], stem=stem, mix=mix, sr=SR, grid_s=np.arange(len(PLAN) + 1) * BEAT_S)
+    assert [n.pitch for n in out] == [m.pitch for m in melody]
+    assert max(n.end_s for n in out) <= 4 * BEAT_S + 1e-6
+
+
+def test_fill_gaps_joins_cells_of_one_pitch_and_keeps_notes():
+    n = int(BEAT_S * SR)
+    held = _tone(70, 4 * n)  # one long note over four beats, in the stem and the mix, over a pad
+    pad = sum(_tone(p, 4 * n, amp=0.12) for p in (48, 52, 55))
+    mix, stem = held + pad, held + 0.01 * pad
+    first = Note(0.0, 0.5 * BEAT_S, 70)  # the f0 tracker voiced the first eighth only
+    out = fill_gaps([first], stem=stem, mix=mix, sr=SR, grid_s=np.arange(9) * BEAT_S / 2)
+    assert len(out) == 1 and out[0].pitch == 70
+    assert out[0].start_s == 0.0 and out[0].end_s == pytest.approx(4 * BEAT_S)
+    assert fill_gaps([first], stem=stem, mix=mix, sr=SR, grid_s=np.zeros(0)) == (first,)
