@@ -127,7 +127,7 @@ def _free_part(a: float, b: float, notes: Sequence[Note]) -> tuple[float, float]
 
 
 def fill_gaps(notes: Sequence[Note], *, stem: np.ndarray, mix: np.ndarray, sr: int, grid_s: np.ndarray,
-              min_share: float = 0.03, ratio: float = 0.5, max_cover: float = 0.3, lowest: int = 55,
+              min_share: float = 0.1, ratio: float = 0.5, max_cover: float = 0.3, lowest: int = 55,
               highest: int = 84, velocity: int = 80) -> tuple[Note, ...]:
     """Melody ``notes`` with the gaps the stem's f0 left filled where the mix's melody is in the stem.
 
