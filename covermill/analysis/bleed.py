@@ -1,18 +1,22 @@
-"""Bleed in a separated lead: melody notes checked against the stem's share of the mix.
+"""The melody of a separated lead checked against the mix: bleed out, gaps filled.
 
 A separator without weights (the DSP one) leaves part of the accompaniment in the vocals stem
 and part of the melody outside it. Where the melody is missing from the stem, pYIN of the stem
-locks on what is left there: chord tones of the keys, an octave below the tune. Such a note's
-pitch is barely in the stem compared with the mix (the accompaniment is mostly elsewhere),
-while a true melody note is mostly in it. :func:`reject_bleed` measures, per note, the stem's
-share of the mix's energy at the note's harmonics (one averaged spectrum per note: the cost
-grows with the number of notes, not with the song's length) and replaces a note below
-``min_share`` by the predominant pitch of the mix over the same span (harmonic summation, the
-highest strong pitch in the melody range), or drops it.
+locks on what is left there (chord tones of the keys, often an octave below the tune) or hears
+nothing. A bleed note's pitch is barely in the stem compared with the mix (the accompaniment is
+mostly elsewhere), while a melody note is mostly in it. Both functions work on one averaged
+spectrum per note or grid cell, so their cost grows with the number of notes, not with the
+song's length:
 
-Measured on the ground-truth songs (``bench/bench_leadsheet.py``, DSP stems): melody notes F
-0.47 -> 0.48 and pitch class per frame 0.60 -> 0.63 on the regular songs, 0.40 -> 0.41 and
-0.53 -> 0.55 on the held-out ones (see docs/BENCHMARKS.md).
+* :func:`reject_bleed` measures, per note, the stem's share of the mix's energy at the note's
+  harmonics and replaces a note far below the song's median share by the predominant pitch of
+  the mix over the same span (harmonic summation, the highest strong pitch in the melody
+  range), or drops it;
+* :func:`fill_gaps` gives the grid cells (eighths) the notes leave empty that predominant pitch
+  where the stem holds some of it.
+
+The predominant pitch follows the "highest strong line" rule: it assumes the melody lies above
+the accompaniment, and is used only where the stem's own f0 failed. Numbers: docs/leadsheet.md.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ def harmonic_energy(spec: np.ndarray, *, sr: int, midi: np.ndarray, n_harmonics:
     return out
 
 
-def reject_bleed(notes: Sequence[Note], *, stem: np.ndarray, mix: np.ndarray, sr: int, min_share: float = 0.3,
+def reject_bleed(notes: Sequence[Note], *, stem: np.ndarray, mix: np.ndarray, sr: int, rel_share: float = 0.5,
                  fallback_ratio: float | None = 0.5, lowest: int = 55, highest: int = 84) -> tuple[Note, ...]:
     """Melody ``notes`` (from the f0 of a separated lead ``stem``) with bleed replaced or dropped.
 
@@ -75,9 +79,10 @@ def reject_bleed(notes: Sequence[Note], *, stem: np.ndarray, mix: np.ndarray, sr
         The notes, in the time of ``stem`` and ``mix``.
     stem, mix : np.ndarray [shape=(n,)], float32
         Mono separated lead and mono mix at ``sr``, aligned.
-    min_share : float
-        A note whose pitch (harmonics 1-4) holds less than this share of the mix's energy in the
-        stem is bleed: the melody at that time is not in the stem.
+    rel_share : float
+        A note whose pitch (harmonics 1-4) holds less of the mix's energy in the stem than
+        ``rel_share`` times the median note's share is bleed: the melody at that time is not in
+        the stem. (Relative, so a cleaner separation, whose notes hold more, judges stricter.)
     fallback_ratio : float or None
         A bleed note is replaced by the highest pitch from ``lowest`` to ``highest`` whose
         harmonic sum in the mix over the note is at least this share of the strongest one (the
@@ -99,6 +104,7 @@ def reject_bleed(notes: Sequence[Note], *, stem: np.ndarray, mix: np.ndarray, sr
     m_own = np.array([harmonic_energy(m_spec[i], sr=sr, midi=pitches[i:i + 1], n_harmonics=4)[0]
                       for i in range(len(notes))])
     share = s_own / np.maximum(m_own, 1e-12)
+    min_share = max(rel_share * float(np.median(share)), 0.02)  # under 2 %: not in the stem, whatever the rest
     cands = np.arange(lowest, highest + 1)
     out: list[Note] = []
     for i, n in enumerate(notes):

@@ -22,7 +22,7 @@ from ..leadsheet import Chord, LeadSheet
 from .bleed import fill_gaps, reject_bleed
 from .chords import QUALITIES, compress, decode_chords
 from .key import estimate_key, phrase_columns
-from .melody import bass_from_chords, clean_melody, subdivide
+from .melody import bass_from_chords, clean_melody, join_fragments, subdivide
 from .meter import beat_is_steady, downbeats, harmonic_novelty
 from .rhythm import ANALYSIS_SR, HOP, analysis_mono, cqt_chroma, track_beats
 from .sections import sections
@@ -202,10 +202,13 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
         if lead_stem is not None:
             stem = analysis_mono(lead_stem, sr=sr)
             melody = reject_bleed(melody, stem=stem, mix=mono, sr=ANALYSIS_SR)
-            methods["melody"] += "; bleed notes (stem's share of the mix < 0.3) -> the mix's predominant pitch"
+            methods["melody"] += "; bleed notes (stem's share of the mix < half the median note's) -> the mix's predominant pitch"
             if steady:
-                melody = fill_gaps(melody, stem=stem, mix=mono, sr=ANALYSIS_SR, grid_s=subdivide(starts, 2))
-                methods["melody"] += "; eighths left empty -> the mix's predominant pitch where the stem holds it"
+                eighths = subdivide(starts, 2)
+                melody = fill_gaps(join_fragments(melody, grid_s=eighths), stem=stem, mix=mono, sr=ANALYSIS_SR,
+                                   grid_s=eighths)
+                methods["melody"] += ("; a note off the eighths right after one of its pitch continues it; eighths "
+                                      "left empty -> the mix's predominant pitch where the stem holds it")
     if not melody:
         warnings.append("no melody" if lead_f0 is not None else "no melody: no lead f0 given")
     bass = ()

@@ -7,6 +7,7 @@ import pytest
 
 from covermill.analysis.bleed import fill_gaps, harmonic_energy, note_spectra, reject_bleed
 from covermill.analysis.leadsheet import lead_sheet
+from covermill.analysis.melody import join_fragments
 from covermill.leadsheet import Note
 
 SR = 22050
@@ -145,3 +146,14 @@ def test_fill_gaps_joins_cells_of_one_pitch_and_keeps_notes():
     assert len(out) == 1 and out[0].pitch == 70
     assert out[0].start_s == 0.0 and out[0].end_s == pytest.approx(4 * BEAT_S)
     assert fill_gaps([first], stem=stem, mix=mix, sr=SR, grid_s=np.zeros(0)) == (first,)
+
+
+def test_join_fragments_heals_dropouts_off_the_grid_and_keeps_struck_repeats():
+    grid = np.arange(0, 4.01, 0.25)  # eighths at 120 BPM
+    notes = [Note(0.0, 0.40, 67), Note(0.55, 1.0, 67),  # dropout: the second piece starts off the grid
+             Note(1.0, 1.22, 69), Note(1.25, 1.5, 69),  # a repeated note struck on the grid
+             Note(1.5, 1.6, 71), Note(2.3, 2.5, 71)]  # off the grid but 0.7 s later: a new note
+    out = join_fragments(notes, grid_s=grid)
+    assert out == (Note(0.0, 1.0, 67), Note(1.0, 1.22, 69), Note(1.25, 1.5, 69), Note(1.5, 1.6, 71),
+                   Note(2.3, 2.5, 71))
+    assert join_fragments(notes, grid_s=np.zeros(0)) == tuple(notes)
