@@ -74,7 +74,7 @@ def separated_scores(song: gt.Song, mix: np.ndarray, sr: int, truth) -> dict:
     parts = stems.get("dsp").separate(mix, sr=sr)
     lf = f0_track(parts["vocals"], sr, fmin=80, fmax=1000)
     bf = f0_track(parts["bass"], sr, fmin=35, fmax=300)
-    sheet = lead_sheet(mix, sr=sr, lead_f0=lf, bass_f0=bf)
+    sheet = lead_sheet(mix, sr=sr, lead_f0=lf, bass_f0=bf, lead_stem=parts["vocals"])
     mel = scoring.melody_scores(truth, sheet)
     return {"sep_melody_f": mel["melody_f"], "sep_melody_pc": mel["melody_pc"], "sep_bass_f": bass_f(truth, sheet)}
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..leadsheet import Chord, LeadSheet
+from .bleed import fill_gaps, reject_bleed
 from .chords import QUALITIES, compress, decode_chords
 from .key import estimate_key, phrase_columns
-from .melody import bass_from_chords, clean_melody, subdivide
+from .melody import bass_from_chords, clean_melody, join_fragments, subdivide
 from .meter import beat_is_steady, downbeats, harmonic_novelty
 from .rhythm import ANALYSIS_SR, HOP, analysis_mono, cqt_chroma, track_beats
 from .sections import sections
@@ -91,7 +92,8 @@ def _spans(labels: list, starts_s: np.ndarray, duration_s: float) -> tuple[Chord
     return tuple(out)
 
 
-def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: F0 | None = None) -> LeadSheet:
+def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: F0 | None = None,
+               lead_stem: np.ndarray | None = None) -> LeadSheet:
     """The lead sheet of ``mix``.
 
     Parameters
@@ -103,6 +105,12 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
         f0 tracks of the separated lead (vocals) and bass stems, ``f0_hz`` ``nan`` where
         unvoiced (pYIN). Without ``lead_f0`` the melody is empty ("no melody" warning);
         without ``bass_f0`` the bass line is the chord roots.
+    lead_stem : np.ndarray [shape=(channels, n) or (n,)], optional
+        The separated lead itself (at ``sr``, aligned with ``mix``), whose f0 ``lead_f0`` is.
+        With it, melody notes that are bleed (their pitch barely in the stem compared with the
+        mix) take the mix's predominant pitch instead (:func:`~covermill.analysis.bleed.reject_bleed`),
+        and eighths the stem's f0 left empty take it where the stem holds some of it
+        (:func:`~covermill.analysis.bleed.fill_gaps`; with a steady beat only).
 
     Returns
     -------
@@ -191,6 +199,16 @@ def lead_sheet(mix: np.ndarray, *, sr: int, lead_f0: F0 | None = None, bass_f0: 
     melody = ()
     if lead_f0 is not None:
         melody = clean_melody(*lead_f0, key=key, chords=chords, onset_grid_s=grid)
+        if lead_stem is not None:
+            stem = analysis_mono(lead_stem, sr=sr)
+            melody = reject_bleed(melody, stem=stem, mix=mono, sr=ANALYSIS_SR)
+            methods["melody"] += "; bleed notes (stem's share of the mix < half the median note's) -> the mix's predominant pitch"
+            if steady:
+                eighths = subdivide(starts, 2)
+                melody = fill_gaps(join_fragments(melody, grid_s=eighths), stem=stem, mix=mono, sr=ANALYSIS_SR,
+                                   grid_s=eighths)
+                methods["melody"] += ("; a note off the eighths right after one of its pitch continues it; eighths "
+                                      "left empty -> the mix's predominant pitch where the stem holds it")
     if not melody:
         warnings.append("no melody" if lead_f0 is not None else "no melody: no lead f0 given")
     bass = ()

@@ -166,3 +166,20 @@ def bass_from_chords(chords: Sequence[Chord], *, downbeats_s: Sequence[float] = 
         for t0, t1 in zip(cuts, cuts[1:], strict=False):
             notes.append(Note(float(t0), float(t1), low_midi + (c.root - low_midi) % 12, velocity))
     return tuple(notes)
+
+
+def join_fragments(notes: Sequence[Note], *, grid_s: np.ndarray, tolerance_s: float = 0.025,
+                   gap_s: float = 0.25) -> tuple[Note, ...]:
+    """Notes with voicing dropouts healed: a note that starts off ``grid_s`` (farther than
+    ``tolerance_s`` from every grid time, e.g. the beat grid's eighths) less than ``gap_s``
+    after a note of the same pitch continues that note (an f0 tracker that lost a held note
+    for a moment and found it again), instead of striking it again."""
+    grid = np.sort(np.asarray(grid_s, float))
+    out: list[Note] = []
+    for n in sorted(notes, key=lambda n: n.start_s):
+        if (out and len(grid) and out[-1].pitch == n.pitch and n.start_s - out[-1].end_s < gap_s
+                and float(np.min(np.abs(grid - n.start_s))) > tolerance_s):
+            out[-1] = Note(out[-1].start_s, max(out[-1].end_s, n.end_s), n.pitch, out[-1].velocity)
+        else:
+            out.append(n)
+    return tuple(out)

@@ -46,11 +46,14 @@ CLEAN_BASS_SEPARATORS = ("demucs",)
 
 
 def lead_sheet_of(mix: np.ndarray, stems: dict[str, np.ndarray], *, sr: int, separator: str = "dsp") -> LeadSheet:
-    """The song's lead sheet: meter, key, chords, melody (from the vocal stem's pitch), bass
-    line (the bass stem's onsets when ``separator`` separates bass cleanly, else chord roots),
-    sections."""
+    """The song's lead sheet: meter, key, chords, melody (from the vocal stem's pitch, its bleed
+    notes checked against the mix), bass line (the bass stem's onsets when ``separator``
+    separates bass cleanly, else chord roots), sections."""
     bass = stems.get(BASS_STEM) if separator in CLEAN_BASS_SEPARATORS else None
-    return lead_sheet(mix, sr=sr, lead_f0=_f0(stems.get(LEAD_STEM), sr=sr), bass_f0=_f0(bass, sr=sr))
+    lead = stems.get(LEAD_STEM)
+    lead_f0 = _f0(lead, sr=sr)
+    return lead_sheet(mix, sr=sr, lead_f0=lead_f0, bass_f0=_f0(bass, sr=sr),
+                      lead_stem=lead if lead_f0 is not None else None)
 
 
 @dataclass
