@@ -60,16 +60,16 @@ def degree_pc(chord: Chord, degree: str, *, triad_seventh: str = "none") -> int:
 
 def with_seventh(chord: Chord, shape) -> tuple[str, ...]:
     """``shape`` playing ``chord``'s seventh (its sixth for a 6 chord) where the chord has one and the
-    shape does not: its last octave doubling (``"8"``) becomes ``"7"``, else its last ``"5"`` (the
-    tone a voicing drops first). A triad, or a shape that already holds a 7, is returned as is."""
+    shape does not: its last octave doubling (``"8"``) becomes ``"7"``, else a ``"7"`` is added on top
+    (a triad shape becomes the full 4-note chord). A triad chord, or a shape that already holds a 7,
+    is returned as is."""
     shape = tuple(shape)
     if "7" in shape or chord.root is None or chord_tone(chord, "7") is None:
         return shape
-    for d in ("8", "5"):
-        if d in shape and len(shape) >= 3:
-            i = len(shape) - 1 - shape[::-1].index(d)
-            return (*shape[:i], "7", *shape[i + 1:])
-    return shape
+    if "8" in shape:
+        i = len(shape) - 1 - shape[::-1].index("8")
+        return (*shape[:i], "7", *shape[i + 1:])
+    return (*shape, "7")
 
 
 def shape_pcs(chord: Chord, shape, *, triad_seventh: str = "none", sevenths: bool = False) -> list[int]:

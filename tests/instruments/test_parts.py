@@ -194,11 +194,11 @@ def test_every_chord_on_every_root_has_a_voicing_in_the_range(name):
 
 
 def test_chord_sevenths_play_the_sevenths_of_seventh_chords():
-    """Styles with ``chord_sevenths`` play a 7th chord's seventh (the shape's 8, else its 5, becomes it);
-    triads are voiced as before, and a shape that already has a 7 is left alone."""
+    """Styles with ``chord_sevenths`` play a 7th chord's seventh (the shape's 8 becomes it, else it is
+    added on top); triads are voiced as before, and a shape that already has a 7 is left alone."""
     g7, c = Chord(0.0, 1.0, 7, "7"), Chord(0.0, 1.0, 0, "maj")
     assert with_seventh(g7, ("1", "5", "3", "8")) == ("1", "5", "3", "7")
-    assert with_seventh(g7, ("1", "3", "5")) == ("1", "3", "7")
+    assert with_seventh(g7, ("1", "3", "5")) == ("1", "3", "5", "7")
     assert with_seventh(g7, ("3", "7", "9")) == ("3", "7", "9")
     assert with_seventh(c, ("1", "3", "5", "8")) == ("1", "3", "5", "8")
     assert with_seventh(Chord(0.0, 1.0, 9, "min7"), ("5", "8", "3")) == ("5", "7", "3")
