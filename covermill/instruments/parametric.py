@@ -39,6 +39,15 @@ from .notes import (
 )
 from .timbre import Timbre, load_builtin_timbres
 
+#: Notes and chords modes: a note's level is its :data:`HOLD_PERCENTILE` th percentile of the stem's
+#: loudness over the note (sampled every :data:`HOLD_STRIDE` samples); inside the note the stem's
+#: loudness may dip under it by at most :data:`NOTE_DIP_DB` (a melody's swells and fades, not the
+#: separated stem's holes) or, in chords, :data:`CHORD_DIP_DB` (a held chord keeps its level).
+HOLD_PERCENTILE = 90.0
+HOLD_STRIDE = 64
+NOTE_DIP_DB = 6.0
+CHORD_DIP_DB = 0.0
+
 #: The built-in instruments, loaded from ``covermill/instruments/builtin/*.yaml``.
 BUILTIN_TIMBRES: dict[str, Timbre] = load_builtin_timbres()
 
@@ -264,7 +273,7 @@ class ParametricInstrument:
             cents = expression_cents(expression.f0_hz, pitch[at] if n_samples else np.zeros(0))
             pos = np.arange(n_samples, dtype=np.float64)
             f0 = (f0 * 2.0 ** (np.interp(pos, frame_pos, cents) / 1200.0)).astype(np.float32)
-        loud = self._note_loudness([notes], [gate], loudness, sr=sr)[0]
+        loud = self._note_loudness([notes], [gate], loudness, sr=sr, dip_db=NOTE_DIP_DB)[0]
         return self.voice(f0, gate, loud, sr=sr)[None, :]
 
     def play_polyphonic(self, notes, *, sr: int, n_samples: int, loudness: Controls | None = None,
@@ -278,7 +287,7 @@ class ParametricInstrument:
             raise ParameterError(f"sr={sr} must be positive")
         voices = allocate_voices(notes, max_voices=max_voices)
         tracks = [note_tracks(v, sr=sr, n_samples=n_samples, detune_semitones=detune_semitones) for v in voices]
-        louds = self._note_loudness(voices, [g for _, g, _ in tracks], loudness, sr=sr)
+        louds = self._note_loudness(voices, [g for _, g, _ in tracks], loudness, sr=sr, dip_db=CHORD_DIP_DB)
         count = np.zeros(n_samples, np.float32)
         for _, g, _ in tracks:
             count += g
@@ -293,12 +302,17 @@ class ParametricInstrument:
         return out[None, :]
 
     @staticmethod
-    def _note_loudness(voices, gates, loudness: Controls | None, *, sr: int) -> list[np.ndarray]:
+    def _note_loudness(voices, gates, loudness: Controls | None, *, sr: int,
+                       dip_db: float | None = None) -> list[np.ndarray]:
         """Audio-rate loudness (dB) of each voice, each note's level held from its start to the next
         one's (through its release): without controls -20 dB + 40 log10(velocity / 127); with them,
         the controls' loudness (floored 30 dB under its 95th percentile inside the notes) plus
         40 log10(velocity / v90), v90 the notes' 90th-percentile velocity (at most +3 dB), so a
-        faint transcribed note stays faint."""
+        faint transcribed note stays faint. With ``dip_db`` the controls' loudness is kept, from each
+        note's start to the next one's, within ``dip_db`` under the note's level (its
+        :data:`HOLD_PERCENTILE` th percentile over the note; louder moments are held at it): 0 holds a
+        chord's level instead of following the stem's dips and decay inside it (the timbre's own
+        attack and release still shape it)."""
         n = len(gates[0]) if gates else 0
         velocities = [note.velocity for notes in voices for note in notes]
         if loudness is None:
@@ -315,10 +329,16 @@ class ParametricInstrument:
         out = []
         for notes in voices:
             offset = np.zeros(n, np.float32)
+            level = base.copy() if dip_db is not None and loudness is not None else base
             for i, note in enumerate(notes):
                 a = 0 if i == 0 else max(0, int(round(note.start_s * sr)))
                 offset[a:] = min(3.0, 40.0 * np.log10(max(1, note.velocity) / ref))
-            out.append(base + offset - (20.0 if loudness is None else 0.0))
+                if level is not base:
+                    s0, s1 = max(0, int(round(note.start_s * sr))), min(n, int(round(note.end_s * sr)))
+                    if s1 > s0:
+                        held = np.float32(np.percentile(base[s0:s1:HOLD_STRIDE], HOLD_PERCENTILE))
+                        level[a:] = np.clip(base[a:], held - np.float32(dip_db), held)
+            out.append(level + offset - (20.0 if loudness is None else 0.0))
         return out
 
 

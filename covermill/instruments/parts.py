@@ -268,7 +268,8 @@ def _comping(slots: list[_Slot], style: Style, range_: tuple[int, int], human: _
     notes = []
     for s in slots:
         if s.chord is not chord:
-            options = candidates(s.chord, style.voicings, range_, triad_seventh=style.triad_seventh)
+            options = candidates(s.chord, style.voicings, range_, triad_seventh=style.triad_seventh,
+                                 sevenths=style.chord_sevenths)
             voicing, chord, arp = lead(voicing, options, centre=centre), s.chord, 0
         what = s.event.what
         t, v = human(s.start_s, s.event.velocity or 80)
@@ -306,7 +307,8 @@ def check_range(style: Style, range_: tuple[int, int] | None) -> tuple[int, int]
     lo, hi = range_ if range_ is not None else style.range
     if not (isinstance(lo, numbers.Integral) and isinstance(hi, numbers.Integral) and 0 <= lo < hi <= 127):
         raise ParameterError(f"range_={range_} must be (low, high) MIDI notes with 0 <= low < high <= 127")
-    need = min_span(style.voicings, triad_seventh=style.triad_seventh) if style.kind == "comping" else 11
+    need = (min_span(style.voicings, triad_seventh=style.triad_seventh, sevenths=style.chord_sevenths)
+            if style.kind == "comping" else 11)
     if hi - lo < need:
         what = "its voicings on every root need" if style.kind == "comping" else "a bass line needs every pitch class:"
         raise ParameterError(f"range {lo}-{hi} ({hi - lo} semitones) cannot hold style {style.name!r}: {what} "

@@ -159,6 +159,7 @@ class Style(_Strict):
     options: dict[str, Sound] = {}
     voicings: tuple[tuple[str, ...], ...] = ()
     triad_seventh: Literal["6", "7", "maj7", "none"] = "none"
+    chord_sevenths: bool = False
     strum_ms: float = Field(0.0, ge=0.0, le=60.0)
     ending: Literal["hold", "none"] = "hold"
     source: str = "built-in"

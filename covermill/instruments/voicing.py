@@ -58,9 +58,26 @@ def degree_pc(chord: Chord, degree: str, *, triad_seventh: str = "none") -> int:
         degree = _FALLBACK[degree]
 
 
-def shape_pcs(chord: Chord, shape, *, triad_seventh: str = "none") -> list[int]:
+def with_seventh(chord: Chord, shape) -> tuple[str, ...]:
+    """``shape`` playing ``chord``'s seventh (its sixth for a 6 chord) where the chord has one and the
+    shape does not: its last octave doubling (``"8"``) becomes ``"7"``, else a ``"7"`` is added on top
+    (a triad shape becomes the full 4-note chord). A triad chord, or a shape that already holds a 7,
+    is returned as is."""
+    shape = tuple(shape)
+    if "7" in shape or chord.root is None or chord_tone(chord, "7") is None:
+        return shape
+    if "8" in shape:
+        i = len(shape) - 1 - shape[::-1].index("8")
+        return (*shape[:i], "7", *shape[i + 1:])
+    return (*shape, "7")
+
+
+def shape_pcs(chord: Chord, shape, *, triad_seventh: str = "none", sevenths: bool = False) -> list[int]:
     """Pitch classes of a voicing shape, bottom-up; a degree the chord cannot take and whose fallback
-    is already in the shape is left out (a rootless 3-5-7-9 on a diminished triad is 3-5-1, not 3-5-1-1)."""
+    is already in the shape is left out (a rootless 3-5-7-9 on a diminished triad is 3-5-1, not 3-5-1-1).
+    With ``sevenths`` the shape plays the chord's seventh where it has one (:func:`with_seventh`)."""
+    if sevenths:
+        shape = with_seventh(chord, shape)
     out: list[int] = []
     for d in shape:
         pc = degree_pc(chord, d, triad_seventh=triad_seventh)
@@ -84,12 +101,14 @@ def _place(pcs: list[int], bottom: int) -> list[int]:
     return out
 
 
-def candidates(chord: Chord, shapes, range_: tuple[int, int], *, triad_seventh: str = "none") -> list[tuple[int, ...]]:
-    """Every placement of every shape of ``chord`` that fits in ``range_`` (MIDI, inclusive), duplicates dropped."""
+def candidates(chord: Chord, shapes, range_: tuple[int, int], *, triad_seventh: str = "none",
+               sevenths: bool = False) -> list[tuple[int, ...]]:
+    """Every placement of every shape of ``chord`` that fits in ``range_`` (MIDI, inclusive), duplicates
+    dropped; ``sevenths`` as in :func:`shape_pcs`."""
     lo, hi = range_
     found = set()
     for shape in shapes:
-        pcs = shape_pcs(chord, shape, triad_seventh=triad_seventh)
+        pcs = shape_pcs(chord, shape, triad_seventh=triad_seventh, sevenths=sevenths)
         for bottom in range(lo, min(hi, lo + 12) + 1):
             if bottom % 12 != pcs[0]:
                 continue
@@ -101,13 +120,14 @@ def candidates(chord: Chord, shapes, range_: tuple[int, int], *, triad_seventh: 
     return sorted(found)
 
 
-def min_span(shapes, *, triad_seventh: str = "none") -> int:
+def min_span(shapes, *, triad_seventh: str = "none", sevenths: bool = False) -> int:
     """Semitones a range needs so that every chord (any root, any quality) has a placement of at least
     one shape: the widest of the chords' narrowest shapes, plus 11 for the root's position."""
     widest = 0
     for quality in CHORD_INTERVALS:
         probe = Chord(0.0, 1.0, 0, quality)
-        placed = [_place(pcs, pcs[0]) for pcs in (shape_pcs(probe, s, triad_seventh=triad_seventh) for s in shapes)]
+        placed = [_place(pcs, pcs[0]) for pcs in (shape_pcs(probe, s, triad_seventh=triad_seventh, sevenths=sevenths)
+                                                  for s in shapes)]
         spans = [p[-1] - p[0] for p in placed]
         widest = max(widest, min(spans))
     return widest + 11

@@ -43,6 +43,7 @@ def test_builtin_piano_trio_mixes_midi_and_parametric():
     assert r.stem("other").revoice.midi_program == "Acoustic Grand Piano"
     assert r.stem("vocals").revoice.instrument == "vibraphone"
     assert r.stem("drums").action == "mute" and r.parts["drums"].style == "jazz_swing" and r.parts["drums"].kit == "brush"
+    assert r.parts["comping"].style == "trio_piano"  # the song's chords struck through each bar (recall, #15)
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -24,7 +24,7 @@ from covermill.instruments.notes import (
     retime_notes,
     stem_notes,
 )
-from covermill.instruments.parametric import BUILTIN_TIMBRES, ParametricInstrument, octave_shift
+from covermill.instruments.parametric import BUILTIN_TIMBRES, NOTE_DIP_DB, ParametricInstrument, octave_shift
 from covermill.leadsheet import Chord, Note
 
 SR = 22050
@@ -237,6 +237,26 @@ def test_polyphony_is_level_normalised():
     four = inst.play_polyphonic(tuple(Note(0.1, 0.9, p) for p in (48, 55, 60, 64)), sr=SR, n_samples=SR)
     rms = lambda x: float(np.sqrt(np.mean(x**2)))  # noqa: E731
     assert 0.6 < rms(four) / rms(one) < 1.6
+
+
+def test_chords_hold_their_level_through_the_stems_dips():
+    """A chord keeps its level where the stem it follows decays or dips inside the chord (a
+    separated keys stem fading under bleed): its second half is as loud as its first."""
+    n = int(4.0 * SR)
+    t = np.arange(n) / SR
+    env = np.where((t % 2.0) < 1.0, 1.0, 0.1)  # each 2-s chord: loud first second, 20 dB down in the second
+    stem = (0.2 * env * np.sin(2 * np.pi * 300 * t)).astype(np.float32)[None]
+    notes = voice_chords((Chord(0.0, 2.0, 0, "maj"), Chord(2.0, 4.0, 9, "min")), low=52, high=76, voices=4)
+    out = instruments.get("organ").render(stem, sr=SR, notes=notes, mode="chords").audio[0]
+    rms = lambda a, b: float(np.sqrt(np.mean(out[int(a * SR):int(b * SR)] ** 2)))  # noqa: E731
+    for start in (0.0, 2.0):
+        first, second = rms(start + 0.2, start + 0.9), rms(start + 1.1, start + 1.9)
+        assert second > 0.7 * first, (start, first, second)  # followed, the second half is 20 dB (10x) down
+    # a melody (notes mode) still follows the stem's fade inside a note, but by at most NOTE_DIP_DB
+    line = instruments.get("organ").render(stem, sr=SR, notes=(Note(0.0, 2.0, 60),), mode="notes",
+                                           expression=False).audio[0]
+    ratio = np.sqrt(np.mean(line[int(1.1 * SR):int(1.9 * SR)] ** 2) / np.mean(line[int(0.2 * SR):int(0.9 * SR)] ** 2))
+    assert 10 ** (-(NOTE_DIP_DB + 1.5) / 20) < ratio < 10 ** (-(NOTE_DIP_DB - 1.5) / 20), ratio  # not 20 dB
 
 
 # ---------------------------------------------------------------- no notes, bad input

@@ -17,7 +17,7 @@ from covermill.instruments.part_checks import (
 )
 from covermill.instruments.parts import generate_part, part_midi, render_part
 from covermill.instruments.styles import DRUM_VOICES, get_style, list_styles
-from covermill.instruments.voicing import candidates
+from covermill.instruments.voicing import candidates, with_seventh
 from covermill.leadsheet import CHORD_INTERVALS, Chord, Key, LeadSheet, Section
 
 PROGRESSION = ["C:maj7", "A:min7", "D:min7", "G:7", "E:min", "F:maj", "D:7", "G:sus4", "C:maj", "B:hdim7",
@@ -188,9 +188,30 @@ def test_every_chord_on_every_root_has_a_voicing_in_the_range(name):
     for root in range(12):
         for quality in CHORD_INTERVALS:
             options = candidates(Chord(0.0, 1.0, root, quality), style.voicings, style.range,
-                                 triad_seventh=style.triad_seventh)
+                                 triad_seventh=style.triad_seventh, sevenths=style.chord_sevenths)
             assert options, (root, quality)
             assert all(len(set(v)) == len(v) for v in options)
+
+
+def test_chord_sevenths_play_the_sevenths_of_seventh_chords():
+    """Styles with ``chord_sevenths`` play a 7th chord's seventh (the shape's 8 becomes it, else it is
+    added on top); triads are voiced as before, and a shape that already has a 7 is left alone."""
+    g7, c = Chord(0.0, 1.0, 7, "7"), Chord(0.0, 1.0, 0, "maj")
+    assert with_seventh(g7, ("1", "5", "3", "8")) == ("1", "5", "3", "7")
+    assert with_seventh(g7, ("1", "3", "5")) == ("1", "3", "5", "7")
+    assert with_seventh(g7, ("3", "7", "9")) == ("3", "7", "9")
+    assert with_seventh(c, ("1", "3", "5", "8")) == ("1", "3", "5", "8")
+    assert with_seventh(Chord(0.0, 1.0, 9, "min7"), ("5", "8", "3")) == ("5", "7", "3")
+    sheet = make_sheet()
+    for name in ("orchestral_pads", "reggae_organ", "reggae_skank", "chiptune_arp"):
+        assert get_style(name, kind="comping").chord_sevenths
+        part = generate_part(sheet, name, kind="comping", seed=3).midi
+        for chord in sheet.chords:
+            heard = {n.pitch % 12 for n in part.notes if chord.start_s - 0.05 <= n.start < chord.end_s - 0.05}
+            assert heard <= chord.pitch_classes, (name, chord.label, heard)
+            if chord.quality in ("7", "maj7", "min7", "hdim7"):
+                assert (chord.root + CHORD_INTERVALS[chord.quality][3]) % 12 in heard, (name, chord.label)
+    assert not get_style("folk_strum", kind="comping").chord_sevenths  # the default: triads stay triads
 
 
 def test_custom_range_respected_and_too_small_refused():
