@@ -37,6 +37,9 @@ $(VENV)/.installed: $(VENV)/.torch pyproject.toml constraints.txt
 	touch $@
 
 install: $(VENV)/.installed
+	@# an editable install leaves covermill's own modules without bytecode, and where PYTHONDONTWRITEBYTECODE
+	@# is set no run writes it: every process would compile ~120 modules again (0.6 CPU-s per start)
+	@$(BIN)/python -m compileall -q covermill >/dev/null
 
 define apt_install
 	@missing=""; for pkg in $(1); do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
