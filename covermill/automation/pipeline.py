@@ -32,7 +32,7 @@ from ..errors import ParameterError
 from ..recipes import Recipe, recipe_to_yaml
 from ..recipes.schema import PART_PREFIX
 from ..stems.cache import StemCache, separate_cached
-from . import arrange
+from . import arrange, warmup
 from . import qa as qa_mod
 from .daw import write_project
 from .master import master
@@ -135,6 +135,7 @@ def _stages(run: Runner, staging: Staging, song: Path, recipe: Recipe, out: Path
     silent = float(np.max(np.abs(mix))) < 1e-5
     if silent:
         warnings.append(f"{song}: the song is silent; the cover will be silent too")
+    run.submit(warmup.later_stages)  # a fresh process's one-off imports for the write stage, beside separation
     tempo_job = None if silent else run.submit(estimate_tempo, mix, sr=sr)
     features_job = None if silent else run.submit(qa_mod.original_features, mix, sr=sr)
     genre_job = None if silent else run.submit(qa_mod.genre_probabilities, mix, sr=sr)

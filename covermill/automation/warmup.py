@@ -18,7 +18,7 @@ import time
 
 log = logging.getLogger(__name__)
 
-__all__ = ["warm_up", "dask_setup", "LAST"]
+__all__ = ["warm_up", "later_stages", "dask_setup", "LAST"]
 
 #: The last background warm-up: ``{"steps": {step: seconds}, "finished_at": time.time()}``.
 LAST: dict = {}
@@ -54,7 +54,24 @@ def warm_up() -> dict[str, float]:
 
     reference_features()  # the unrelated reference's cover features (on disk after the first process)
     done("reference chroma")
+    steps.update(later_stages())
     return steps
+
+
+def later_stages() -> dict[str, float]:
+    """What only the last stages load, once per process: the report's plotting (matplotlib,
+    ``librosa.display``: about 0.7 s) and this build's version for the DAW project (git in a
+    checkout: about 0.4 s). A render submits this beside its separation, so a fresh process
+    does not pay it in the ``write`` stage; seconds per step."""
+    t0 = time.perf_counter()
+    import librosa.display  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+
+    t1 = time.perf_counter()
+    from ..buildinfo import version
+
+    version()
+    return {"plotting": round(t1 - t0, 3), "version": round(time.perf_counter() - t1, 3)}
 
 
 def _warm_quietly() -> None:

@@ -3,16 +3,19 @@
 import sys
 import threading
 
+from covermill import buildinfo
 from covermill.analysis import taste
 from covermill.automation import warmup
 
 
 def test_warm_up_loads_the_one_off_work():
     taste.load_model.cache_clear()
+    buildinfo.version.cache_clear()
     steps = warmup.warm_up()
-    assert list(steps) == ["imports", "taste model", "beat kernels", "reference chroma"]
+    assert list(steps) == ["imports", "taste model", "beat kernels", "reference chroma", "plotting", "version"]
     assert all(s >= 0 for s in steps.values())
     assert "covermill.automation.pipeline" in sys.modules and "librosa.beat" in sys.modules
+    assert "librosa.display" in sys.modules and buildinfo.version.cache_info().currsize == 1
     assert taste.load_model.cache_info().currsize == 1
 
 
