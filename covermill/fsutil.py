@@ -4,6 +4,7 @@ folders (:func:`cache_dir`) and the one rule for finding audio files in a folder
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 import threading
@@ -204,3 +205,12 @@ def is_inside(path: Path, folder: Path) -> bool:
         return True
     except ValueError:
         return False
+
+
+def file_hash(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, hex, read in ``chunk``-byte blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

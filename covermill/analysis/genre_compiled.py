@@ -22,14 +22,13 @@ through skops as before.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ModelLoadingError, ParameterError
-from ..fsutil import atomic_path
+from ..fsutil import atomic_path, file_hash
 
 __all__ = ["CompiledGenreModel", "NotCompilable", "compile_model", "compiled_path", "load_compiled", "save_compiled",
            "write_beside"]
@@ -44,10 +43,6 @@ class NotCompilable(ParameterError):
 def compiled_path(skops_path: str | os.PathLike) -> Path:
     """Where the compiled form of ``skops_path`` lives: the same name with ``.npz``."""
     return Path(skops_path).with_suffix(".npz")
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class CompiledGenreModel:
@@ -152,7 +147,7 @@ def save_compiled(arrays: dict[str, np.ndarray], skops_path: str | os.PathLike) 
     skops_path = Path(skops_path)
     path = compiled_path(skops_path)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, source_sha256=np.asarray(_sha256(skops_path)), **arrays)
+        np.savez(fh, source_sha256=np.asarray(file_hash(skops_path)), **arrays)
     return path
 
 
@@ -180,6 +175,6 @@ def load_compiled(skops_path: str | os.PathLike) -> CompiledGenreModel | None:
     except (OSError, ValueError) as exc:
         raise ModelLoadingError(f"{path}: not a readable compiled genre model ({exc}); delete it or re-save "
                                 "the model") from None
-    if str(arrays.get("format", "")) != FORMAT or str(arrays.get("source_sha256", "")) != _sha256(skops_path):
+    if str(arrays.get("format", "")) != FORMAT or str(arrays.get("source_sha256", "")) != file_hash(skops_path):
         return None
     return CompiledGenreModel(arrays)

@@ -10,7 +10,6 @@ suggested.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -21,19 +20,11 @@ from typing import Any
 
 from .. import fsutil
 from ..errors import CovermillError
-from ..fsutil import write_text_atomic
+from ..fsutil import file_hash, write_text_atomic
 from ..recipes.genres import NEAREST_CLASS  # the recipe genre -> taste-model class table
 
 log = logging.getLogger(__name__)
 
-
-
-def file_hash(path: Path, *, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass
