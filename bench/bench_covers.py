@@ -72,7 +72,8 @@ def song_clip(song: gt.Song, seconds: float, folder: Path) -> tuple[Path, LeadSh
 
 
 def parts_out_of_scale(out: Path, recipe, cover_sheet: LeadSheet) -> float:
-    """Share of the generated pitched parts' note time outside the current chord's scale (NaN: none)."""
+    """Share of the generated pitched parts' note time outside the current chord's scale (NaN: none); a
+    melody part (the lead sheet's tune doubled, its passing tones included) is left out."""
     import pretty_midi
 
     from covermill.instruments.part_checks import out_of_scale_share
@@ -82,7 +83,7 @@ def parts_out_of_scale(out: Path, recipe, cover_sheet: LeadSheet) -> float:
     for name, part in recipe.parts.items():
         kind = part.kind or name
         mid = out / "midi" / "parts" / f"{name}.mid"
-        if kind == "drums" or not mid.is_file():
+        if kind in ("drums", "melody") or not mid.is_file():  # a melody part plays the song's tune: scored by precision
             continue
         style = get_style(part.style, kind=kind)
         for inst in pretty_midi.PrettyMIDI(str(mid)).instruments:
@@ -243,7 +244,7 @@ def main(argv=None) -> int:
         "score times divided by `qa.tempo.ratio`, pitches moved by `qa.key.semitones`. Chords, downbeat F, key: "
         "`OUT/leadsheet.json` (estimated from the original) against the score. P(target): the shipped taste "
         "model on the original → the cover; top-1: the target class is the cover's first. Parts out of scale: "
-        "share of the generated pitched parts' (`midi/parts/*.mid`, drums excluded) note time outside the "
+        "share of the generated pitched parts' (`midi/parts/*.mid`, drums and melody doublings excluded) note time outside the "
         "current chord's tones + the style's extensions (approach notes in), chords = the score's retimed to "
         "the cover. Render s: wall-clock seconds of a warm in-process render (each song is rendered once first, "
         f"by `{names[0]}`, not counted: separation and the original's analysis, cached in-process and on disk; "

@@ -324,3 +324,9 @@ def test_render_writes_a_dawproject_that_validates(tmp_path):
     assert {f"{t}.wav" for t in qa["outputs"]["cover_stems"]} <= {Path(n).name for n in names}
     text = project.decode()
     assert "part_drums (MIDI)" in text and "<Notes" in text and "TimeSignature" in text
+
+
+def test_styles_list_shows_the_melody_doublings():
+    out = run("styles", "list", "--kind", "melody").output.splitlines()
+    assert out and all(line.split()[0] == "melody" and line.split()[2] == "any" for line in out)
+    assert {"reggae_melodica", "folk_harmonica", "orchestral_flute"} <= {line.split()[1] for line in out}

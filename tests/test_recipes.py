@@ -164,6 +164,11 @@ def test_parts_are_validated_with_file_line_and_suggestions(tmp_path):
         load_recipe(write(tmp_path, "name: x\nparts:\n  drums: {style: jazz_swing,\n    gian_db: 3}\n", "r2.yaml"))
     with pytest.raises(RecipeError, match="unknown drum kit 'jaz'"):
         load_recipe(write(tmp_path, "name: x\nparts:\n  drums: {style: jazz_swing, kit: jaz}\n", "r3.yaml"))
+    doubled = load_recipe(write(tmp_path, "name: x\nparts:\n  melody: {style: reggae_melodica, gain_db: -10}\n"
+                                          "  fiddle: {style: folk_fiddle, kind: melody, program: Violin}\n", "r4.yaml"))
+    assert doubled.part_kind("melody") == doubled.part_kind("fiddle") == "melody"
+    with pytest.raises(RecipeError, match=r"part 'tune': give `kind: drums \| bass \| comping \| melody`"):
+        load_recipe(write(tmp_path, "name: x\nparts:\n  tune: {style: folk_fiddle}\n", "r5.yaml"))
 
 
 @pytest.mark.parametrize(

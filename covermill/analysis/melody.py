@@ -58,7 +58,9 @@ def clean_melody(times: np.ndarray, f0_hz: np.ndarray, voiced_prob: np.ndarray, 
     onset_grid_s : np.ndarray, optional
         Grid times (e.g. the beat grid's 16ths). f0 trackers hear a note late (a window's
         worth, a slow attack): a note's start moves to the nearest grid time from ``late_s``
-        before it to 35 ms after it (and no earlier than the previous note's end).
+        before it to 35 ms after it, and no earlier than the previous note's end unless the two
+        are joined (legato: the boundary between them moves, the previous note keeps at least
+        :data:`MIN_CUT_S`).
     min_note_s : float
         Shorter pieces join the note before them in the same phrase, or are dropped.
     smooth_s, hysteresis
@@ -106,9 +108,9 @@ def clean_melody(times: np.ndarray, f0_hz: np.ndarray, voiced_prob: np.ndarray, 
                 merged[-1][1] = e
             else:
                 merged.append([s, e])
-        for s, e in merged:
-            if e - s < min_frames:
-                continue
+        kept = [[s, e] for s, e in merged if e - s >= min_frames]
+        pitches = []
+        for s, e in kept:
             t0, t1 = times[a + s], times[a + e - 1] + hop
             chord = _chord_at(chords, starts, 0.5 * (t0 + t1)) if chords else None
             tones = chord.pitch_classes if chord is not None else frozenset()
@@ -117,7 +119,10 @@ def clean_melody(times: np.ndarray, f0_hz: np.ndarray, voiced_prob: np.ndarray, 
             k = len(core) // 4
             if len(core) >= 8:
                 core = core[k:len(core) - k]
-            pitch = _snap(float(np.median(core)), tones=tones, scale=scale, ambiguous=ambiguous)
+            pitches.append(_snap(float(np.median(core)), tones=tones, scale=scale, ambiguous=ambiguous))
+        _move_boundaries(run, kept, pitches, width)
+        for (s, e), pitch in zip(kept, pitches, strict=True):
+            t0, t1 = times[a + s], times[a + e - 1] + hop
             if notes and notes[-1].pitch == pitch and t0 - notes[-1].end_s < 1.5 * hop:
                 notes[-1] = Note(notes[-1].start_s, float(t1), pitch, velocity)
             else:
@@ -125,6 +130,31 @@ def clean_melody(times: np.ndarray, f0_hz: np.ndarray, voiced_prob: np.ndarray, 
     if onset_grid_s is not None and len(onset_grid_s) and notes:
         notes = _snap_onsets(notes, np.sort(np.asarray(onset_grid_s, float)), late_s)
     return tuple(notes)
+
+
+#: A note that starts within this of the previous note's end is joined to it (legato): its grid
+#: onset may move the boundary between the two earlier, shortening the previous note.
+LEGATO_S = 0.02
+#: The shortest a legato note is cut to by the next note's earlier onset.
+MIN_CUT_S = 0.06
+
+
+def _move_boundaries(run: np.ndarray, pieces: list[list[int]], pitches: list[int], width: int) -> None:
+    """Move each boundary between two joined notes of different pitch back to where the raw f0 left
+    the first note (in place). Segmentation runs on the smoothed f0, which reaches a new note up to
+    ``width`` frames late, and the steps it passes on the way join the note before: a leap was
+    heard up to 70 ms late. The boundary goes to the frame after the last one (within ``width``
+    frames before it, and after the first note's start) still nearer the first note's pitch."""
+    for k in range(1, len(pieces)):
+        p0, p1 = pitches[k - 1], pitches[k]
+        b = pieces[k][0]
+        if p0 == p1 or pieces[k - 1][1] != b:
+            continue
+        lo = max(pieces[k - 1][0] + 1, b - width)
+        seg = run[lo:b]
+        older = np.flatnonzero(np.abs(seg - p0) <= np.abs(seg - p1))
+        new = lo + (int(older[-1]) + 1 if len(older) else 0)
+        pieces[k - 1][1] = pieces[k][0] = new
 
 
 def _snap_onsets(notes: list[Note], grid: np.ndarray, late_s: float, early_s: float = 0.035) -> list[Note]:
@@ -137,7 +167,11 @@ def _snap_onsets(notes: list[Note], grid: np.ndarray, late_s: float, early_s: fl
             near = grid[lo:hi]
             start = float(near[np.argmin(np.abs(near - note.start_s))])
         if out and start < out[-1].end_s:
-            start = out[-1].end_s
+            prev = out[-1]  # a legato boundary heard late moves back to the grid; a gap is kept
+            if note.start_s - prev.end_s < LEGATO_S and start - prev.start_s >= MIN_CUT_S:
+                out[-1] = Note(prev.start_s, start, prev.pitch, prev.velocity)
+            else:
+                start = prev.end_s
         if note.end_s - start > 1e-3:
             out.append(Note(start, note.end_s, note.pitch, note.velocity))
     return out

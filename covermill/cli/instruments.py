@@ -129,24 +129,24 @@ def _styles_dir_option(f):
 
 @main.group("styles")
 def styles_group() -> None:
-    """Genre part styles: drum grooves, bass lines and comping that recipes' `parts:` play."""
+    """Genre part styles: drum grooves, bass lines, comping and melody doublings that recipes' `parts:` play."""
 
 
 @styles_group.command("list")
-@click.option("--kind", type=click.Choice(["drums", "bass", "comping"]), default=None, help="Only this kind.")
+@click.option("--kind", type=click.Choice(["drums", "bass", "comping", "melody"]), default=None, help="Only this kind.")
 @_styles_dir_option
 def styles_list(kind: str | None, styles_dir: Path | None) -> None:
     """Available styles: kind, name, meters, genre, where it comes from, description."""
     from ..instruments.styles import list_styles
 
     for s in list_styles(kind, user_dir=styles_dir):
-        meters = "/".join(f"{m}/4" for m in sorted(s.meters))
+        meters = "/".join(f"{m}/4" for m in sorted(s.meters)) or "any"  # a melody follows the sheet's meter
         click.echo(f"{s.kind:<8} {s.name:<20} {meters:<8} {s.genre:<10} {s.source:<9} {s.description}")
 
 
 @styles_group.command("show")
 @click.argument("name")
-@click.option("--kind", type=click.Choice(["drums", "bass", "comping"]), default=None,
+@click.option("--kind", type=click.Choice(["drums", "bass", "comping", "melody"]), default=None,
               help="The kind, where two kinds share a name (or write KIND/NAME).")
 @_styles_dir_option
 def styles_show(name: str, kind: str | None, styles_dir: Path | None) -> None:

@@ -1,16 +1,15 @@
-"""Genre parts from a lead sheet: a drum groove, a bass line or comping as MIDI.
+"""Genre parts from a lead sheet: a drum groove, a bass line, comping or a melody doubling as MIDI.
 
 :func:`generate_part` reads a :class:`~covermill.leadsheet.LeadSheet` at the cover's tempo and a
 style (:mod:`covermill.instruments.styles`) and writes one ``pretty_midi.Instrument`` on the
 sheet's bar/beat grid: drums play the style's bar with fills before every section and on the
 last bar; bass and comping follow the chords (chord tones, the style's extensions, chromatic
 approach notes), stay in the range and move by the smallest step between voicings
-(:mod:`covermill.instruments.voicing`). Timing and velocity are humanised from ``seed``
-(same seed, same part). What could not be honoured comes back as warnings, never silently:
-
-* no beat (free time): a grid from the sheet's bpm, or 120 bpm;
-* a meter the style has no pattern for: the 4/4 pattern cycled beat by beat to the bar's length;
-* no chords: drums play, bass and comping are empty.
+(:mod:`covermill.instruments.voicing`); a melody part plays the sheet's melody in its range
+(:mod:`covermill.instruments.part_melody`). Timing and velocity are humanised from ``seed``
+(same seed, same part). What could not be honoured comes back as warnings, never silently: no
+beat (free time): a grid from the sheet's bpm, or 120 bpm; a meter the style has no pattern for:
+its 4/4 pattern cycled to the bar's length; no chords: drums play, bass and comping are empty.
 
 :func:`render_part` plays a part with FluidSynth (:func:`~covermill.instruments.midi.render_midi`).
 """
@@ -30,7 +29,8 @@ from ..leadsheet import Chord, LeadSheet
 from .drums import kit_number
 from .midi import program_number, render_midi
 from .part_grid import DEFAULT_BPM, Grid, make_grid, meter_pattern
-from .styles import DRUM_VELOCITY, DRUM_VOICES, Event, Style, get_style
+from .part_melody import melody_notes
+from .styles import DRUM_VELOCITY, DRUM_VOICES, KINDS, Event, Style, get_style
 from .voicing import allowed_pcs, candidates, degree_pc, lead, min_span, nearest
 
 DRUM_NOTE_S = 0.12
@@ -294,8 +294,6 @@ def _comping(slots: list[_Slot], style: Style, range_: tuple[int, int], human: _
 
 
 def _resolve(style: str | Style, kind: str, user_dir) -> Style:
-    if kind not in ("drums", "bass", "comping"):
-        raise ParameterError(f"kind={kind!r} must be drums, bass or comping")
     style = get_style(style, kind=kind, user_dir=user_dir) if isinstance(style, str) else style
     if style.kind != kind:
         raise ParameterError(f"style {style.name!r} is a {style.kind} style, not {kind}")
@@ -310,7 +308,7 @@ def check_range(style: Style, range_: tuple[int, int] | None) -> tuple[int, int]
     need = (min_span(style.voicings, triad_seventh=style.triad_seventh, sevenths=style.chord_sevenths)
             if style.kind == "comping" else 11)
     if hi - lo < need:
-        what = "its voicings on every root need" if style.kind == "comping" else "a bass line needs every pitch class:"
+        what = "its voicings on every root need" if style.kind == "comping" else f"a {style.kind} line needs every pitch class:"
         raise ParameterError(f"range {lo}-{hi} ({hi - lo} semitones) cannot hold style {style.name!r}: {what} "
                              f"{need} semitones; widen the range to at least {need}")
     return int(lo), int(hi)
@@ -321,8 +319,8 @@ def generate_part(sheet: LeadSheet, style: str | Style, *, kind: str, seed: int 
                   options: tuple[str, ...] = (), user_dir: str | os.PathLike | None = None) -> PartResult:
     """Generate one part of ``sheet`` (at the cover's tempo) in ``style`` (a name or a :class:`Style`).
 
-    ``kind`` is ``"drums"``, ``"bass"`` or ``"comping"`` and must match the style. ``program`` (GM
-    name or 0-127; bass/comping) and ``kit`` (GM kit name or number; drums) override the style's
+    ``kind`` is ``"drums"``, ``"bass"``, ``"comping"`` or ``"melody"`` and must match the style. ``program``
+    (GM name or 0-127; bass/comping/melody) and ``kit`` (GM kit name or number; drums) override the style's
     sound; a kit that one of the style's ``options`` names switches that option on (``kit="brush"``
     on ``jazz_swing`` plays brushes), as does naming it in ``options``. ``range_`` (MIDI, inclusive)
     overrides the style's range. The same ``seed`` gives the same part.
@@ -332,9 +330,9 @@ def generate_part(sheet: LeadSheet, style: str | Style, *, kind: str, seed: int 
     """
     import pretty_midi
 
+    if kind not in KINDS:
+        raise ParameterError(f"kind={kind!r} must be drums, bass, comping or melody")
     if isinstance(style, str) and style == "none":
-        if kind not in ("drums", "bass", "comping"):
-            raise ParameterError(f"kind={kind!r} must be drums, bass or comping")
         return PartResult(pretty_midi.Instrument(program=0, is_drum=kind == "drums", name=f"{kind}:none"), (),
                           "none", kind)
     style = _resolve(style, kind, user_dir)
@@ -344,7 +342,7 @@ def generate_part(sheet: LeadSheet, style: str | Style, *, kind: str, seed: int 
                                  f"its options: {', '.join(style.options) or 'none'}")
     warnings: list[str] = []
     grid, grid_warnings = make_grid(sheet)
-    warnings += grid_warnings
+    warnings += grid_warnings if kind != "melody" else []  # a melody keeps the sheet's own times
     human = _Humanizer(style, seed)
     if kind == "drums":
         if program is not None:
@@ -362,7 +360,10 @@ def generate_part(sheet: LeadSheet, style: str | Style, *, kind: str, seed: int 
         number = program_number(program if program is not None else style.sound.program or 0)
         range_ = check_range(style, range_)
         inst = pretty_midi.Instrument(program=number, name=f"{kind}:{style.name}")
-        if not any(c.root is not None for c in sheet.chords):
+        if kind == "melody":  # the sheet's own tune, doubled (no grid, no chords needed)
+            notes = [_note(*x, grid.duration_s) for x in melody_notes(sheet.melody, range_, human)]
+            warnings += [] if notes else [f"no melody in the lead sheet: the melody part ({style.name}) is silent"]
+        elif not any(c.root is not None for c in sheet.chords):
             warnings.append(f"no chords in the lead sheet: the {kind} part ({style.name}) is silent")
             notes = []
         else:

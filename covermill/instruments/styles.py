@@ -11,7 +11,7 @@ with a did-you-mean and every error names ``file:line``. :func:`get_style` loads
 The format (full reference with examples in ``docs/styles.md``)::
 
     name: reggae_one_drop
-    kind: drums                      # drums | bass | comping
+    kind: drums                      # drums | bass | comping | melody
     description: one drop: kick and rim on beat 3, hi-hat 8ths
     genre: reggae
     sound: {kit: standard}           # drums: GM kit; bass/comping: {program: "Electric Bass (finger)"}
@@ -29,7 +29,8 @@ The format (full reference with examples in ``docs/styles.md``)::
 Drum strings: ``X`` accent, ``x`` normal, ``o`` ghost, ``.``/``-`` rest (``|``, spaces ignored). Bass
 and comping bars list events ``[at_beat, length_beats, what, velocity?]``; ``what`` is a degree
 (``1 3 5 7 9 11 13 8``), ``walk``/``approach``/``arp`` (bass) or ``chord``/``up``/``low``/``high``/``arp``
-(comping), `` push`` anticipating the next chord.
+(comping), `` push`` anticipating the next chord. A ``melody`` style has no ``meters``: it plays the
+lead sheet's melody (a doubling of the tune) with its ``sound``, moved by octaves into its ``range``.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from ..errors import ParameterError
 from ..yamlsafe import line_map, load_yaml_file
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-KINDS = ("drums", "bass", "comping")
+KINDS = ("drums", "bass", "comping", "melody")
 
 #: Drum voices -> General MIDI percussion notes. ``timpani``/``timpani5`` are pitched: the Orchestra
 #: kit's timpani (GM2 notes 41-53, F to F) on the chord's root / fifth.
@@ -146,7 +147,7 @@ class Style(_Strict):
     """One style file, validated. ``meters`` maps beats per bar to the pattern for that meter."""
 
     name: str = Field(pattern=NAME_PATTERN)
-    kind: Literal["drums", "bass", "comping"]
+    kind: Literal["drums", "bass", "comping", "melody"]
     description: str = ""
     genre: str = ""
     sound: Sound = Sound()
@@ -154,7 +155,7 @@ class Style(_Strict):
     swing: float = Field(0.5, ge=0.5, le=0.8)
     swing_unit: Literal["8th", "16th"] = "8th"
     humanize: Humanize = Humanize()
-    meters: dict[int, DrumBar]
+    meters: dict[int, DrumBar] = {}
     fills: dict[int, DrumBar] = {}
     options: dict[str, Sound] = {}
     voicings: tuple[tuple[str, ...], ...] = ()
@@ -182,7 +183,10 @@ class Style(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Style:
-        if 4 not in self.meters:
+        if self.kind == "melody":
+            if self.meters or self.fills or self.voicings:
+                raise ValueError("a melody style plays the lead sheet's melody: it takes no meters, fills or voicings")
+        elif 4 not in self.meters:
             raise ValueError("meters needs a 4 (4/4) pattern; other meters are optional")
         drums = self.kind == "drums"
         for beats, bar in self.meters.items():
@@ -347,7 +351,7 @@ def _all(user_dir: str | os.PathLike | None) -> dict[tuple[str, str], Style]:
 
 def list_styles(kind: str | None = None, user_dir: str | os.PathLike | None = None) -> list[Style]:
     """Every style sorted by kind and name (built-ins overridden by the user folder's files of the same
-    kind and name); ``kind`` (``drums``/``bass``/``comping``) keeps one kind. ``none`` (no part) is not listed."""
+    kind and name); ``kind`` (``drums``/``bass``/``comping``/``melody``) keeps one kind. ``none`` (no part) is not listed."""
     if kind is not None and kind not in KINDS:
         raise ParameterError(f"unknown part kind {kind!r}; choose one of {', '.join(KINDS)}")
     return [s for _, s in sorted(_all(user_dir).items()) if kind is None or s.kind == kind]

@@ -164,16 +164,17 @@ class Stem(_Strict):
 
 
 class Part(_Strict):
-    """A part written for the cover from the song's lead sheet (bars, chords) in a genre style:
-    a drum groove, a bass line or comping (see `covermill styles list`), played by FluidSynth
-    with a General MIDI program or kit, mixed like a stem."""
+    """A part written for the cover from the song's lead sheet (bars, chords, melody) in a genre style:
+    a drum groove, a bass line, comping or a doubling of the melody (see `covermill styles list`),
+    played by FluidSynth with a General MIDI program or kit, mixed like a stem."""
 
     style: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
                        description="a style name from `covermill styles list` (built-in or in your styles folder)")
-    kind: Literal["drums", "bass", "comping"] | None = Field(
-        None, description="drums | bass | comping (default: the part's name when it is one of these)")
-    program: int | str | None = Field(None, description="General MIDI program (name or 0-127) for bass/comping; "
-                                                        "default: the style's")
+    kind: Literal["drums", "bass", "comping", "melody"] | None = Field(
+        None, description="drums | bass | comping | melody (the lead sheet's melody, doubled) (default: the part's "
+                          "name when it is one of these)")
+    program: int | str | None = Field(None, description="General MIDI program (name or 0-127) for "
+                                                        "bass/comping/melody; default: the style's")
     kit: int | str | None = Field(None, description="General MIDI drum kit for drums; default: the style's")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="humanisation seed (timing and velocity)")
     gain_db: float = Field(0.0, ge=-60.0, le=24.0, description="gain in dB")
@@ -287,8 +288,8 @@ class Recipe(_Strict):
         for name, part in parts.items():
             if not name.replace("_", "").isalnum():
                 raise ValueError(f"part name {name!r} must be letters, digits or _")
-            if part.kind is None and name not in ("drums", "bass", "comping"):
-                raise ValueError(f"part {name!r}: give `kind: drums | bass | comping` (or name the part so)")
+            if part.kind is None and name not in ("drums", "bass", "comping", "melody"):
+                raise ValueError(f"part {name!r}: give `kind: drums | bass | comping | melody` (or name the part so)")
         return parts
 
     @field_validator("stems")

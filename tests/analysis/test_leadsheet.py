@@ -251,6 +251,22 @@ def test_clean_melody_moves_late_onsets_back_onto_the_grid():
     assert [round(n.start_s, 3) for n in notes] == [0.0, 0.5]
 
 
+def test_clean_melody_moves_a_late_legato_boundary_back_onto_the_grid():
+    """Sung legato, the smoothed f0 reaches a leap late (60 -> 64 was heard at 0.63 s) and the f0
+    tracker itself lags: the boundary goes back to where the raw f0 changed, then to the grid (the
+    previous note is cut); a gap stays a gap."""
+    times, f0, vp = _track([(0.0, 0.54, 60), (0.54, 1.04, 64), (1.04, 1.5, 62)])  # changes 40 ms late
+    grid = subdivide(np.array([0.0, 0.5, 1.0, 1.5]), 4)
+    notes = clean_melody(times, f0, vp, key=None, onset_grid_s=grid)
+    assert [n.pitch for n in notes] == [60, 64, 62]
+    assert [round(n.start_s, 3) for n in notes] == [0.0, 0.5, 1.0]
+    assert [round(n.end_s, 2) for n in notes[:2]] == [0.5, 1.0]  # no overlap: the previous note ends there
+    gap = clean_melody(*_track([(0.0, 0.45, 60), (0.56, 1.0, 64)]), key=None, onset_grid_s=grid)
+    assert gap[1].start_s == pytest.approx(0.5) and gap[0].end_s == pytest.approx(0.45, abs=0.02)
+    short = clean_melody(*_track([(0.4, 0.56, 60), (0.56, 1.0, 64)]), key=None, onset_grid_s=grid, min_note_s=0.05)
+    assert short[0].end_s - short[0].start_s >= 0.059  # a note is never cut shorter than MIN_CUT_S
+
+
 def test_clean_melody_on_empty_input():
     assert clean_melody(np.zeros(0), np.zeros(0), np.zeros(0), key=None) == ()
     assert clean_melody(np.arange(5) / 100, np.full(5, np.nan), np.zeros(5), key=None) == ()

@@ -95,3 +95,23 @@ def test_silent_stem_is_a_warning_not_a_crash(tmp_path):
     result = render(path, recipe, tmp_path / "out")
     assert any("stem 'other': no notes found" in w for w in result.warnings)
     assert (tmp_path / "out" / "midi" / "other.mid").is_file()
+
+
+@needs_fluidsynth
+def test_melody_part_plays_the_cover_sheets_melody(tmp_path):
+    """A `melody` part is the lead sheet's melody at the cover's tempo and key, on its own track."""
+    path = write(tmp_path / "song.wav", song(bars=4))
+    recipe = load_recipe(recipe_file(tmp_path, "name: x\nstems:\n  vocals: {action: keep}\nparts:\n"
+                                               "  melody: {style: reggae_melodica, gain_db: -6}\n"
+                                               "tempo: {ratio: 0.8}\nkey: {semitones: 2}\n"))
+    result = render(path, recipe, tmp_path / "out", recipe_root=tmp_path)
+    out = tmp_path / "out"
+    sheet = json.loads((out / "leadsheet.json").read_text())
+    assert sheet["melody"], "the test song's lead should give the sheet a melody"
+    part = pretty_midi.PrettyMIDI(str(out / "midi" / "parts" / "melody.mid")).instruments[0]
+    assert part.program == 22 and len(part.notes) == len(sheet["melody"])  # Harmonica, every note
+    played = sorted(part.notes, key=lambda n: n.start)
+    for note, sung in zip(played, sheet["melody"], strict=True):
+        assert (note.pitch - sung["pitch"] - 2) % 12 == 0  # moved by the key change (and octaves)
+        assert abs(note.start - sung["start_s"] / 0.8) < 0.03  # at the cover's tempo
+    assert (out / "cover_stems" / "part_melody.wav").is_file() and not any("melody part" in w for w in result.warnings)

@@ -1,12 +1,13 @@
 """Generated genre parts: on the grid, in range, in the chord's scale, grooving as the style says, reproducible."""
 
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from covermill.errors import ParameterError
-from covermill.instruments.midi import DEFAULT_SOUNDFONT
+from covermill.instruments.midi import DEFAULT_SOUNDFONT, program_number
 from covermill.instruments.part_checks import (
     TIME_KEEPERS,
     offbeat_share,
@@ -18,7 +19,7 @@ from covermill.instruments.part_checks import (
 from covermill.instruments.parts import generate_part, part_midi, render_part
 from covermill.instruments.styles import DRUM_VOICES, get_style, list_styles
 from covermill.instruments.voicing import candidates, with_seventh
-from covermill.leadsheet import CHORD_INTERVALS, Chord, Key, LeadSheet, Section
+from covermill.leadsheet import CHORD_INTERVALS, Chord, Key, LeadSheet, Note, Section
 
 PROGRESSION = ["C:maj7", "A:min7", "D:min7", "G:7", "E:min", "F:maj", "D:7", "G:sus4", "C:maj", "B:hdim7",
                "E:7", "A:min"]
@@ -231,7 +232,7 @@ def test_custom_range_respected_and_too_small_refused():
     ({"style": "walking", "kind": "bass", "kit": "jazz"}, r"a bass part takes program=, not kit="),
     ({"style": "walking", "kind": "comping"}, r"unknown comping style 'walking'"),
     ({"style": "jazz_swing", "kind": "drums", "options": ("brush",)}, r"has no option 'brush'; its options: brushes"),
-    ({"style": "jazz_swing", "kind": "keys"}, r"kind='keys' must be drums, bass or comping"),
+    ({"style": "jazz_swing", "kind": "keys"}, r"kind='keys' must be drums, bass, comping or melody"),
 ])
 def test_bad_arguments_are_one_clear_error(kwargs, match):
     with pytest.raises(ParameterError, match=match):
@@ -257,6 +258,37 @@ def test_free_time_no_chords_and_other_meters_warn():
                                "beat to 5 beats per bar",)
     assert len(result.midi.notes) > 0
     assert generate_part(make_sheet(), "none", kind="drums").midi.notes == []
+
+
+@pytest.mark.parametrize("name", [s.name for s in list_styles("melody")])
+def test_melody_part_doubles_the_sheets_melody_in_its_range(name):
+    """A melody part plays every note of the sheet's melody at its time, in the style's range: the line
+    moves by whole octaves (its contour kept) and a note still outside moves by octaves into the range."""
+    style = get_style(name, kind="melody")
+    sheet = make_sheet()
+    tune = [48, 50, 52, 53, 55, 57, 59, 60, 79]  # C3.. and one note two octaves above the rest
+    melody = tuple(Note(0.3 + 0.5 * i, 0.7 + 0.5 * i, p) for i, p in enumerate(tune))
+    sheet = replace(sheet, melody=melody)
+    result = generate_part(sheet, name, kind="melody", seed=1)
+    notes = sorted(result.midi.notes, key=lambda n: n.start)
+    lo, hi = style.range
+    assert result.warnings == () and result.kind == "melody" and not result.midi.is_drum
+    assert result.midi.program == program_number(style.sound.program)
+    assert [n.pitch % 12 for n in notes] == [p % 12 for p in tune]
+    assert all(lo <= n.pitch <= hi for n in notes)
+    steps = [b.pitch - a.pitch for a, b in zip(notes[:-2], notes[1:-1], strict=True)]
+    assert steps == [b - a for a, b in zip(tune[:-2], tune[1:-1], strict=True)]  # the contour kept
+    assert all(abs(n.start - m.start_s) <= 0.02 and n.end - n.start == pytest.approx(m.duration_s, abs=1e-3)
+               for n, m in zip(notes, melody, strict=True))
+    assert abs(np.median([n.pitch for n in notes]) - (lo + hi) / 2) <= 6
+
+
+def test_melody_part_without_a_melody_is_silent_with_a_warning():
+    result = generate_part(make_sheet(), "reggae_melodica", kind="melody")
+    assert result.midi.notes == [] and result.warnings == ("no melody in the lead sheet: the melody part "
+                                                           "(reggae_melodica) is silent",)
+    with pytest.raises(ParameterError, match=r"unknown melody style 'reggae_skank'"):
+        generate_part(make_sheet(), "reggae_skank", kind="melody")
 
 
 @pytest.mark.skipif(shutil.which("fluidsynth") is None or not DEFAULT_SOUNDFONT.is_file(),

@@ -21,7 +21,8 @@ def test_every_required_style_ships_and_validates():
     assert len(files) == len(list_styles()) >= 21
     for path in files:
         style = validate_style_file(path, source="built-in")
-        assert style.kind == path.parent.name and 4 in style.meters and style.description
+        assert style.kind == path.parent.name and style.description
+        assert 4 in style.meters if style.kind != "melody" else not style.meters and style.range
     for kind, names in REQUIRED.items():
         assert names <= {s.name for s in list_styles(kind)}, kind
 
@@ -107,6 +108,18 @@ def test_user_folder_overrides_builtin(tmp_path):
         list_styles(user_dir=tmp_path / "missing")
 
 
+def test_melody_styles_take_no_patterns(tmp_path):
+    path = _copy(tmp_path, "melody/reggae_melodica.yaml")
+    assert validate_style_file(path).kind == "melody"
+    bad = _copy(tmp_path, "melody/reggae_melodica.yaml", edit=lambda t: t + "meters: {4: {bars: [[[0, 1, chord]]]}}\n")
+    with pytest.raises(ParameterError, match=r"reggae_melodica.yaml.*a melody style plays the lead sheet's melody: it "
+                                             r"takes no meters, fills or voicings"):
+        validate_style_file(bad)
+    no_range = _copy(tmp_path, "melody/reggae_melodica.yaml", edit=lambda t: t.replace("range: [55, 84]\n", ""))
+    with pytest.raises(ParameterError, match=r"a melody style needs range: \[low, high\]"):
+        validate_style_file(no_range)
+
+
 def test_names_shared_by_two_kinds_and_unknown_names():
     with pytest.raises(ParameterError, match=r"'chiptune_arp' is a bass and a comping style; say which: "
                                              r"bass/chiptune_arp, comping/chiptune_arp"):
@@ -126,7 +139,7 @@ def test_part_modules_stay_in_their_layer():
     import covermill.instruments as pkg
 
     root = Path(pkg.__file__).parent
-    for name in ("styles.py", "parts.py", "part_grid.py", "part_checks.py", "voicing.py"):
+    for name in ("styles.py", "parts.py", "part_grid.py", "part_checks.py", "part_melody.py", "voicing.py"):
         tree = ast.parse((root / name).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
