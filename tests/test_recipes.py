@@ -19,7 +19,6 @@ def test_builtin_pop_to_jazz_follows_the_paper():
     assert r.stem("drums").action == "keep" and r.stem("drums").gain_db <= -6
     assert r.stem("bass").revoice.instrument == "upright_bass"
     assert r.stem("vocals").revoice.instrument == "tenor_sax"
-    assert r.stem("vocals").gain_db > r.stem("other").gain_db  # the sax leads the combo (#16)
     # the resolved YAML loads back to the same recipe
     assert load_recipe(write(Path(__import__("tempfile").mkdtemp()), recipe_to_yaml(r))) == r
 
