@@ -23,6 +23,21 @@ def test_builtin_pop_to_jazz_follows_the_paper():
     assert load_recipe(write(Path(__import__("tempfile").mkdtemp()), recipe_to_yaml(r))) == r
 
 
+def test_builtin_bossa_nova_puts_the_melody_in_front():
+    r = load_recipe("bossa_nova")
+    # the flute over a quiet band (the taste model's verdict, docs/BENCHMARKS.md "Genre verdict tuning (#16)")
+    assert r.stem("vocals").revoice.instrument == "flute" and r.stem("vocals").gain_db >= 3
+    assert all(r.stem("vocals").gain_db > other for other in
+               (r.stem("other").gain_db, r.parts["drums"].gain_db, r.parts["comping"].gain_db))
+
+
+def test_builtin_reggae_balance_keeps_the_skank_up_and_the_bass_from_masking():
+    r = load_recipe("reggae")
+    # docs/BENCHMARKS.md "Genre verdict tuning (#16)": bass +4 dB masked the harmony and melody
+    assert r.parts["comping"].style == "reggae_skank" and r.parts["comping"].gain_db >= r.parts["drums"].gain_db
+    assert r.stem("bass").gain_db <= 0 < r.stem("bass").effects[0].params["gain_db"]  # heavy by its low shelf
+
+
 def test_unknown_key_names_file_line_and_suggestion(tmp_path):
     p = write(tmp_path, "name: x\nstems:\n  drums:\n    action: keep\n    gian_db: 3\n", "pop_to_jazz.yaml")
     with pytest.raises(RecipeError) as info:

@@ -42,7 +42,9 @@ def test_builtin_piano_trio_mixes_midi_and_parametric():
     r = load_recipe("pop_to_piano_trio")
     assert r.stem("other").revoice.midi_program == "Acoustic Grand Piano"
     assert r.stem("vocals").revoice.instrument == "vibraphone"
-    assert r.stem("drums").action == "mute" and r.parts["drums"].style == "jazz_swing" and r.parts["drums"].kit == "brush"
+    assert r.stem("drums").action == "mute" and r.parts["drums"].style == "jazz_swing" and r.parts["drums"].kit == "jazz"
+    # the piano leads, the vibes behind it: the taste model hears a jazz trio there (#16, BENCHMARKS)
+    assert r.stem("other").gain_db > r.stem("vocals").gain_db
     assert r.parts["comping"].style == "trio_piano"  # the song's chords struck through each bar (recall, #15)
 
 
