@@ -16,7 +16,7 @@ from collections.abc import Callable
 from ..leadsheet import Note
 
 
-def octave_shift(pitches: list[int], range_: tuple[int, int]) -> int:
+def centring_shift(pitches: list[int], range_: tuple[int, int]) -> int:
     """The whole octaves (in semitones) that bring the median of ``pitches`` nearest the middle of ``range_``."""
     if not pitches:
         return 0
@@ -39,7 +39,7 @@ def melody_notes(melody: tuple[Note, ...], range_: tuple[int, int],
                  human: Callable[[float, int], tuple[float, int]]) -> list[tuple[float, float, int, int]]:
     """``(start_s, end_s, pitch, velocity)`` of every melody note in ``range_``, humanised by ``human``
     (``(time, velocity) -> (time, velocity)``); a note keeps its length."""
-    shift = octave_shift([n.pitch for n in melody], range_)
+    shift = centring_shift([n.pitch for n in melody], range_)
     out = []
     for n in melody:
         if not (math.isfinite(n.start_s) and n.end_s > n.start_s):
