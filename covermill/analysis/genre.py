@@ -36,7 +36,7 @@ from sklearn.svm import SVC
 
 from ..errors import ModelLoadingError, ParameterError
 from ..fsutil import atomic_path
-from .genre_features import MODEL_COLUMNS, model_row
+from .genre_features import MODEL_COLUMNS
 
 INNER_FOLDS = 3
 FORMAT = "covermill-genre/1"
@@ -329,11 +329,6 @@ class GenreModel:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self._fitted().predict(self._check_X(X))
-
-    @staticmethod
-    def row(features: dict[str, float]) -> np.ndarray:
-        """One ``(1, len(MODEL_COLUMNS))`` row from a :func:`~.genre_features.gtzan_features` dict."""
-        return model_row(features)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fitted model atomically in the skops format (no pickle), and beside it its
